@@ -1,0 +1,31 @@
+# Two commands set everything up on a fresh machine with Python 3.11+:
+#   make run    serve the API on 127.0.0.1:8000 over the SQLite file ./var/backoffice.sqlite
+#   make test   run the whole suite (BACKOFFICE_DATABASE_URL=postgresql://... for PostgreSQL)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	mkdir -p var
+	$(BIN)/backoffice serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python bench/postings.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

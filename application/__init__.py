@@ -1,0 +1,1 @@
+"""Use cases of the back office, on the ``eventsourcing`` application framework."""

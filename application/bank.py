@@ -1,0 +1,480 @@
+"""The back office's use cases on the event store.
+
+Every write runs through :meth:`Bank._execute`: load fresh, decide, save every changed
+aggregate (and the idempotency record) in one ``save()``, and on an optimistic
+concurrency conflict reload and decide again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from application.errors import IdempotencyKeyReused, ReplayedError, ServiceUnavailable
+from application.idempotency import Claim, Outcome
+from application.ports import PositionLookup, PositionLookupFactory
+from application.transcodings import CauseAsDict, DateAsISO
+from application.views import account_view, api_key_view, customer_view, transaction_view
+from domain import posting
+from domain.account import Account
+from domain.api_key import REGISTRY_ID, ApiKey, ApiKeyRegistry
+from domain.cause import Cause
+from domain.countries import is_country_code
+from domain.customer import Customer, check_customer_fields
+from domain.errors import BankError, NotFound, ValidationFailed
+from domain.idempotency import IdempotencyRecord
+from domain.ledger import INTERNAL_ACCOUNTS, Entry
+from domain.money import Money, is_currency, parse_amount
+from domain.transaction import Transaction
+
+A = TypeVar("A", bound=Aggregate)
+Work = Callable[[], tuple[list[Aggregate], dict[str, Any]]]
+
+# A limit's currency is known only once the account is loaded, and unknown ids must
+# answer 404 after form errors: so check the form first, the precision after loading.
+_DECIMAL_TEXT = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    role: str
+    name: str
+
+
+def hash_secret(secret: str) -> str:
+    # Secrets are 256-bit random tokens, so a plain SHA-256 is enough: no dictionary
+    # to defend against, and it keeps authentication a single lookup.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Bank(Application[UUID]):
+    name = "Bank"
+    snapshotting_intervals = {Account: 100}  # noqa: RUF012  (bounded cold loads)
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        position_lookup: PositionLookupFactory | None = None,
+        clock: Callable[[], datetime] = _now,
+        max_attempts: int = 12,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self._position_of: PositionLookup = (
+            position_lookup(self.recorder) if position_lookup else (lambda _id, _v: None)
+        )
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(CauseAsDict())
+        transcoder.register(DateAsISO())
+
+    # ------------------------------------------------------------------ customers
+
+    def register_customer(
+        self, details: dict[str, Any], cause: Cause, claim: Claim | None = None
+    ) -> Outcome:
+        customer = Customer.register(details, cause, today=self.clock().date())
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            return [customer], customer_view(customer)
+
+        return self._execute(work, cause, claim)
+
+    def update_customer(
+        self,
+        customer_id: UUID,
+        changes: dict[str, Any],
+        cause: Cause,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        check_customer_fields(changes, today=self.clock().date())
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            customer = self._load(Customer, customer_id, "customer")
+            changed = customer.change(changes, cause, today=self.clock().date())
+            return ([customer] if changed else []), customer_view(customer)
+
+        return self._execute(work, cause, claim)
+
+    def get_customer(self, customer_id: UUID) -> dict[str, Any]:
+        customer = self._load(Customer, customer_id, "customer")
+        return self._with_position(customer, customer_view(customer))
+
+    def customer_accounts(self, customer_id: UUID) -> list[dict[str, Any]]:
+        customer = self._load(Customer, customer_id, "customer")
+        return [self.get_account(account_id) for account_id in customer.account_ids]
+
+    # ------------------------------------------------------------------- accounts
+
+    def open_account(
+        self,
+        customer_id: UUID,
+        currency: str,
+        cause: Cause,
+        product: str = "current",
+        overdraft_limit: str = "0",
+        opened_at: datetime | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        self._check_currency(currency)
+        limit = parse_amount(overdraft_limit, currency, ("overdraft_limit",))
+        Account.check_product(product)
+        if opened_at is not None and opened_at > self.clock():
+            raise ValidationFailed.at(("opened_at",), "opened_at may not be in the future")
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            customer = self._load(Customer, customer_id, "customer")
+            account = Account.open(customer.id, currency, cause, product, limit, opened_at)
+            customer.add_account(account.id, cause)
+            return [account, customer], account_view(account)
+
+        return self._execute(work, cause, claim)
+
+    def get_account(self, account_id: UUID) -> dict[str, Any]:
+        account = self._load(Account, account_id, "account")
+        return self._with_position(account, account_view(account))
+
+    def freeze_account(
+        self, account_id: UUID, reason: str, cause: Cause, claim: Claim | None = None
+    ) -> Outcome:
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+            raise ValidationFailed.at(("reason",), "a reason of 1 to 500 characters is required")
+        return self._change_account(account_id, cause, claim, lambda a: a.freeze(reason, cause))
+
+    def unfreeze_account(self, account_id: UUID, cause: Cause, claim: Claim | None = None) -> Outcome:
+        return self._change_account(account_id, cause, claim, lambda a: a.unfreeze(cause))
+
+    def close_account(self, account_id: UUID, cause: Cause, claim: Claim | None = None) -> Outcome:
+        def close(account: Account) -> bool:
+            account.close(cause)
+            return True
+
+        return self._change_account(account_id, cause, claim, close)
+
+    def set_overdraft_limit(
+        self, account_id: UUID, overdraft_limit: str, cause: Cause, claim: Claim | None = None
+    ) -> Outcome:
+        if not isinstance(overdraft_limit, str) or not _DECIMAL_TEXT.match(overdraft_limit):
+            raise ValidationFailed.at(
+                ("overdraft_limit",), "must be a money string such as \"500.00\""
+            )
+
+        def change(account: Account) -> bool:
+            limit = parse_amount(overdraft_limit, account.currency, ("overdraft_limit",))
+            return account.set_overdraft_limit(limit, cause)
+
+        return self._change_account(account_id, cause, claim, change)
+
+    def _change_account(
+        self,
+        account_id: UUID,
+        cause: Cause,
+        claim: Claim | None,
+        change: Callable[[Account], bool],
+    ) -> Outcome:
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            account = self._load(Account, account_id, "account")
+            changed = change(account)
+            return ([account] if changed else []), account_view(account)
+
+        return self._execute(work, cause, claim)
+
+    # ------------------------------------------------------------ money movements
+
+    def deposit(
+        self,
+        account_id: UUID,
+        amount: str,
+        currency: str,
+        channel: str,
+        cause: Cause,
+        reference: str | None = None,
+        conducted_by: UUID | None = None,
+        counterparty: dict[str, Any] | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        return self._cash_movement(
+            posting.deposit, account_id, amount, currency, channel, cause,
+            reference, conducted_by, counterparty, claim,
+        )
+
+    def withdraw(
+        self,
+        account_id: UUID,
+        amount: str,
+        currency: str,
+        channel: str,
+        cause: Cause,
+        reference: str | None = None,
+        conducted_by: UUID | None = None,
+        counterparty: dict[str, Any] | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        return self._cash_movement(
+            posting.withdraw, account_id, amount, currency, channel, cause,
+            reference, conducted_by, counterparty, claim,
+        )
+
+    def _cash_movement(
+        self,
+        move: Callable[..., Transaction],
+        account_id: UUID,
+        amount: str,
+        currency: str,
+        channel: str,
+        cause: Cause,
+        reference: str | None,
+        conducted_by: UUID | None,
+        counterparty: dict[str, Any] | None,
+        claim: Claim | None,
+    ) -> Outcome:
+        money = self._money(amount, currency)
+        self._check_reference(reference)
+        self._check_counterparty(counterparty)
+        if channel not in ("cash", "cheque", "wire", "internal"):
+            raise ValidationFailed.at(("channel",), "must be cash, cheque, wire or internal")
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            account = self._load(Account, account_id, "account")
+            if conducted_by is not None:
+                self._load(Customer, conducted_by, "customer")
+            txn = move(
+                account, money, channel, cause,
+                reference=reference, conducted_by=conducted_by, counterparty=counterparty,
+            )
+            return [account, txn], transaction_view(txn)
+
+        return self._execute(work, cause, claim)
+
+    def transfer(
+        self,
+        from_account_id: UUID,
+        to_account_id: UUID,
+        amount: str,
+        currency: str,
+        cause: Cause,
+        reference: str | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        money = self._money(amount, currency)
+        self._check_reference(reference)
+        posting.check_transfer_accounts(from_account_id, to_account_id)
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            source = self._load(Account, from_account_id, "account")
+            destination = self._load(Account, to_account_id, "account")
+            txn = posting.transfer(source, destination, money, cause, reference=reference)
+            # Both accounts and the record in one save(): one database transaction.
+            return [source, destination, txn], transaction_view(txn)
+
+        return self._execute(work, cause, claim)
+
+    def get_transaction(self, transaction_id: UUID) -> dict[str, Any]:
+        txn = self._load(Transaction, transaction_id, "transaction")
+        return self._with_position(txn, transaction_view(txn))
+
+    # ----------------------------------------------------------------- API keys
+
+    def create_api_key(self, name: str, role: str, cause: Cause) -> tuple[dict[str, Any], str]:
+        """Returns the key's view and its secret, which is never stored or shown again."""
+        secret = "bo_" + secrets.token_urlsafe(32)
+        key = ApiKey.issue(name, role, hash_secret(secret), cause)
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            try:
+                registry = self.repository.get(REGISTRY_ID)
+            except AggregateNotFoundError:
+                registry = ApiKeyRegistry(cause=cause)
+            registry.list_key(key.id, cause)
+            return [key, registry], api_key_view(key)
+
+        outcome = self._execute(work, cause, None)
+        return outcome.response(), secret
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        try:
+            registry = self.repository.get(REGISTRY_ID)
+        except AggregateNotFoundError:
+            return []
+        return [api_key_view(self._load(ApiKey, key_id, "key")) for key_id in registry.key_ids]
+
+    def revoke_api_key(self, key_id: UUID, cause: Cause, claim: Claim | None = None) -> Outcome:
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            key = self._load(ApiKey, key_id, "key")
+            changed = key.revoke(cause)
+            return ([key] if changed else []), api_key_view(key)
+
+        return self._execute(work, cause, claim)
+
+    def authenticate(self, secret: str) -> Principal | None:
+        digest = hash_secret(secret)
+        try:
+            key = self.repository.get(ApiKey.create_id(digest))
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(key, ApiKey) or key.is_revoked or not secrets.compare_digest(
+            key.secret_hash, digest
+        ):
+            return None
+        return Principal(key_id=str(key.id), role=key.role, name=key.name)
+
+    # ------------------------------------------------------------------- reading
+
+    def reconstruct(self, aggregate_id: UUID) -> Aggregate | None:
+        """Replay one aggregate from the store, bypassing every cache."""
+        return project_aggregate(None, self.events.get(aggregate_id))
+
+    def internal_balances(self) -> dict[str, dict[str, Decimal]]:
+        """Balances of ``cash`` and ``clearing`` per currency, derived from the entries.
+
+        A full scan of the log: the projections of issue 3 replace it for reads.
+        """
+        balances: dict[str, dict[str, Decimal]] = {}
+        for txn in self._posted_transactions():
+            per_currency = balances.setdefault(
+                txn.currency, dict.fromkeys(INTERNAL_ACCOUNTS, Decimal(0))
+            )
+            for row in txn.entries:
+                entry = Entry.from_dict(row)
+                if entry.is_internal:
+                    per_currency[entry.account] += entry.signed_amount
+        return balances
+
+    def _posted_transactions(self) -> Iterator[Transaction.Posted]:
+        topic = f"{Transaction.Posted.__module__}:{Transaction.Posted.__qualname__}"
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, 1000, topics=[topic])
+            for notification in page:
+                yield self.mapper.to_domain_event(notification)
+            if len(page) < 1000:
+                return
+            start = page[-1].id + 1
+
+    def last_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _execute(self, work: Work, cause: Cause, claim: Claim | None) -> Outcome:
+        for attempt in range(1, self.max_attempts + 1):
+            if claim is not None:
+                replay = self.replay(claim)
+                if replay is not None:
+                    return replay
+            refusal: BankError | None = None
+            body: dict[str, Any] = {}
+            try:
+                aggregates, body = work()
+            except ValidationFailed:
+                raise  # a form error is not an outcome: never remembered
+            except BankError as error:
+                if claim is None:
+                    raise
+                refusal, aggregates = error, []
+            pending: list[Aggregate] = list(aggregates)
+            if claim is not None:
+                remembered = (
+                    {"body": body}
+                    if refusal is None
+                    else {"error": {"code": refusal.code, "detail": refusal.detail,
+                                    "extra": refusal.extra()}}
+                )
+                pending.append(
+                    IdempotencyRecord(
+                        scope=claim.scope,
+                        key=claim.key,
+                        fingerprint=claim.fingerprint,
+                        outcome=remembered,
+                        cause=cause,
+                    )
+                )
+            try:
+                recordings = self.save(*pending) if pending else []
+            except IntegrityError:
+                # Someone changed one of these aggregates (or took this idempotency
+                # key) first: back off a little, then reload and decide again.
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311
+                continue
+            if refusal is not None:
+                raise refusal
+            position = max((r.notification.id for r in recordings), default=None)
+            return Outcome(body=body, position=position)
+        raise ServiceUnavailable("concurrent updates kept conflicting; retry the request")
+
+    def replay(self, claim: Claim) -> Outcome | None:
+        """The remembered outcome for this claim, if any (raises a remembered refusal)."""
+        record_id = IdempotencyRecord.create_id(claim.scope, claim.key)
+        record = project_aggregate(None, self.events.get(record_id))
+        if record is None:
+            return None
+        if record.fingerprint != claim.fingerprint:
+            raise IdempotencyKeyReused(claim.key)
+        if "error" in record.outcome:
+            stored = record.outcome["error"]
+            raise ReplayedError(stored["code"], stored["detail"], stored["extra"])
+        return Outcome(
+            body=record.outcome["body"],
+            position=self._position_of(record.id, record.version),
+            replayed=True,
+        )
+
+    def _load(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(name, aggregate_id) from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(name, aggregate_id)
+        return aggregate
+
+    def _with_position(self, aggregate: Aggregate, view: dict[str, Any]) -> dict[str, Any]:
+        return {**view, "position": self._position_of(aggregate.id, aggregate.version)}
+
+    @staticmethod
+    def _check_currency(currency: str) -> None:
+        if not is_currency(currency):
+            raise ValidationFailed.at(("currency",), f"{currency!r} is not an ISO 4217 code")
+
+    def _money(self, amount: str, currency: str) -> Money:
+        self._check_currency(currency)
+        money = Money(parse_amount(amount, currency), currency)
+        money.check_positive()
+        return money
+
+    @staticmethod
+    def _check_reference(reference: str | None) -> None:
+        if reference is not None and (not isinstance(reference, str) or len(reference) > 255):
+            raise ValidationFailed.at(("reference",), "must be a string of at most 255 characters")
+
+    @staticmethod
+    def _check_counterparty(counterparty: dict[str, Any] | None) -> None:
+        if counterparty is None:
+            return
+        country = counterparty.get("country")
+        if country is not None and not is_country_code(country):
+            raise ValidationFailed.at(
+                ("counterparty", "country"), f"{country!r} is not an ISO 3166-1 alpha-2 code"
+            )
+

@@ -1,0 +1,39 @@
+"""Refusals that belong to the application rather than to one aggregate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.errors import BankError
+
+
+class IdempotencyKeyReused(BankError):
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used with a different request",
+            idempotency_key=key,
+        )
+
+
+class ServiceUnavailable(BankError):
+    code = "service_unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class ReplayedError(BankError):
+    """A refusal remembered with an Idempotency-Key, answered again as it was."""
+
+    replayed = True
+
+    def __init__(self, code: str, detail: str, extra: dict[str, Any]) -> None:
+        super().__init__(detail)
+        self.code = code  # type: ignore[misc]
+        self._extra = extra
+
+    def extra(self) -> dict[str, Any]:
+        return dict(self._extra)

@@ -1,0 +1,233 @@
+"""A customer's account: its currency, product, status, overdraft limit and balance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.cause import Cause
+from domain.errors import (
+    AccountClosed,
+    AccountFrozen,
+    AccountNotEmpty,
+    CurrencyMismatch,
+    InsufficientFunds,
+    ValidationFailed,
+)
+from domain.money import Money, check_precision, format_amount
+
+ACTIVE = "active"
+FROZEN = "frozen"
+CLOSED = "closed"
+
+PRODUCTS = ("current", "savings")
+
+
+class Account(Aggregate):
+    class Opened(Aggregate.Created):
+        customer_id: UUID
+        currency: str
+        product: str
+        overdraft_limit: Decimal
+        opened_at: datetime | None
+        cause: Cause
+
+    class FundsCredited(Aggregate.Event):
+        transaction_id: UUID
+        amount: Decimal
+        cause: Cause
+
+    class FundsDebited(Aggregate.Event):
+        transaction_id: UUID
+        amount: Decimal
+        cause: Cause
+
+    class Frozen(Aggregate.Event):
+        reason: str
+        cause: Cause
+
+    class Unfrozen(Aggregate.Event):
+        cause: Cause
+
+    class Closed(Aggregate.Event):
+        cause: Cause
+
+    class OverdraftLimitChanged(Aggregate.Event):
+        overdraft_limit: Decimal
+        cause: Cause
+
+    @event(Opened)
+    def __init__(
+        self,
+        customer_id: UUID,
+        currency: str,
+        product: str,
+        overdraft_limit: Decimal,
+        opened_at: datetime | None,
+        cause: Cause,
+    ) -> None:
+        self.customer_id = customer_id
+        self.currency = currency
+        self.product = product
+        self.overdraft_limit = overdraft_limit
+        # Imports of history give opened_at; otherwise the account opens when recorded.
+        self.opened_at = opened_at
+        self.status = ACTIVE
+        self.ledger_balance = Decimal(0)
+        self.freeze_reason: str | None = None
+
+    @classmethod
+    def open(
+        cls,
+        customer_id: UUID,
+        currency: str,
+        cause: Cause,
+        product: str = "current",
+        overdraft_limit: Decimal = Decimal(0),
+        opened_at: datetime | None = None,
+    ) -> Account:
+        cls.check_product(product)
+        cls.check_limit(overdraft_limit, currency)
+        return cls(
+            customer_id=customer_id,
+            currency=currency,
+            product=product,
+            overdraft_limit=overdraft_limit,
+            opened_at=opened_at,
+            cause=cause,
+        )
+
+    # --- reads -----------------------------------------------------------------
+
+    @property
+    def opened_on(self) -> datetime:
+        return self.opened_at or self.created_on
+
+    @property
+    def available_balance(self) -> Decimal:
+        return self.ledger_balance + self.overdraft_limit
+
+    def money(self, amount: Decimal) -> Money:
+        return Money(amount, self.currency)
+
+    def format(self, amount: Decimal) -> str:
+        return format_amount(amount, self.currency)
+
+    # --- invariants ------------------------------------------------------------
+
+    @staticmethod
+    def check_product(product: str) -> None:
+        if product not in PRODUCTS:
+            raise ValidationFailed.at(("product",), f"product must be one of {PRODUCTS}")
+
+    @staticmethod
+    def check_limit(limit: Decimal, currency: str) -> None:
+        check_precision(limit, currency, ("overdraft_limit",))
+        if limit < 0:
+            raise ValidationFailed.at(("overdraft_limit",), "overdraft limit must be >= 0")
+
+    def check_currency(self, currency: str) -> None:
+        if currency != self.currency:
+            raise CurrencyMismatch(self.id, self.currency, currency)
+
+    def check_not_closed(self) -> None:
+        if self.status == CLOSED:
+            raise AccountClosed(self.id)
+
+    def check_can_credit(self) -> None:
+        self.check_not_closed()
+
+    def check_can_debit(self, amount: Decimal, *, enforce_limit: bool = True) -> None:
+        """Frozen accounts take credits only; a debit must leave available >= 0.
+
+        Reversals pass ``enforce_limit=False``: the contract lets them take an
+        account past its limit, but never touch a closed account.
+        """
+        self.check_not_closed()
+        if enforce_limit and self.status == FROZEN:
+            raise AccountFrozen(self.id)
+        if enforce_limit and self.available_balance - amount < 0:
+            raise InsufficientFunds(
+                self.id, self.format(self.available_balance), self.format(amount)
+            )
+
+    def check_can_close(self) -> None:
+        self.check_not_closed()
+        if self.ledger_balance != 0:
+            raise AccountNotEmpty(self.id, self.format(self.ledger_balance))
+
+    # --- commands --------------------------------------------------------------
+
+    def credit(self, transaction_id: UUID, amount: Decimal, cause: Cause) -> None:
+        self.check_can_credit()
+        self._credit(transaction_id=transaction_id, amount=amount, cause=cause)
+
+    def debit(
+        self,
+        transaction_id: UUID,
+        amount: Decimal,
+        cause: Cause,
+        *,
+        enforce_limit: bool = True,
+    ) -> None:
+        self.check_can_debit(amount, enforce_limit=enforce_limit)
+        self._debit(transaction_id=transaction_id, amount=amount, cause=cause)
+
+    def freeze(self, reason: str, cause: Cause) -> bool:
+        """Returns False when already frozen (nothing to record)."""
+        self.check_not_closed()
+        if self.status == FROZEN:
+            return False
+        self._freeze(reason=reason, cause=cause)
+        return True
+
+    def unfreeze(self, cause: Cause) -> bool:
+        self.check_not_closed()
+        if self.status == ACTIVE:
+            return False
+        self._unfreeze(cause=cause)
+        return True
+
+    def close(self, cause: Cause) -> None:
+        self.check_can_close()
+        self._close(cause=cause)
+
+    def set_overdraft_limit(self, limit: Decimal, cause: Cause) -> bool:
+        """A limit may be cut below what is drawn: the account is then in excess."""
+        self.check_not_closed()
+        self.check_limit(limit, self.currency)
+        if limit == self.overdraft_limit:
+            return False
+        self._set_overdraft_limit(overdraft_limit=limit, cause=cause)
+        return True
+
+    # --- event application (runs on trigger and on replay) ---------------------
+
+    @event(FundsCredited)
+    def _credit(self, transaction_id: UUID, amount: Decimal, cause: Cause) -> None:
+        self.ledger_balance += amount
+
+    @event(FundsDebited)
+    def _debit(self, transaction_id: UUID, amount: Decimal, cause: Cause) -> None:
+        self.ledger_balance -= amount
+
+    @event(Frozen)
+    def _freeze(self, reason: str, cause: Cause) -> None:
+        self.status = FROZEN
+        self.freeze_reason = reason
+
+    @event(Unfrozen)
+    def _unfreeze(self, cause: Cause) -> None:
+        self.status = ACTIVE
+        self.freeze_reason = None
+
+    @event(Closed)
+    def _close(self, cause: Cause) -> None:
+        self.status = CLOSED
+
+    @event(OverdraftLimitChanged)
+    def _set_overdraft_limit(self, overdraft_limit: Decimal, cause: Cause) -> None:
+        self.overdraft_limit = overdraft_limit

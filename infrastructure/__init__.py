@@ -1,0 +1,1 @@
+"""Adapters: settings, the event store behind BACKOFFICE_DATABASE_URL, wiring."""

@@ -1,0 +1,1 @@
+"""HTTP API and CLI: they call the application."""

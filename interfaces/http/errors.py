@@ -1,0 +1,41 @@
+"""Refusals made at the HTTP edge, in the same hierarchy as the domain's."""
+
+from __future__ import annotations
+
+from domain.errors import BankError
+
+
+class Unauthorized(BankError):
+    code = "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("a valid API key is required: Authorization: Bearer <key>")
+
+
+class Forbidden(BankError):
+    code = "forbidden"
+
+    def __init__(self, role: str) -> None:
+        super().__init__(f"the {role} role may not make this call", role=role)
+
+
+class IdempotencyKeyRequired(BankError):
+    code = "idempotency_key_required"
+
+    def __init__(self, detail: str = "this call needs an Idempotency-Key header") -> None:
+        super().__init__(detail)
+
+
+class PayloadTooLarge(BankError):
+    code = "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body exceeds {limit} bytes", limit_bytes=limit)
+
+
+class RouteNotFound(BankError):
+    code = "not_found"
+
+
+class MethodNotAllowed(BankError):
+    code = "method_not_allowed"

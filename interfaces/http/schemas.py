@@ -1,0 +1,94 @@
+"""Request bodies as the contract writes them. Money stays a string here: its form
+depends on the currency, and the application checks it exactly."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    # Unknown fields are refused: a misspelt "ammount" must not pass silently.
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdentificationIn(Strict):
+    type: Literal["passport", "national_id", "drivers_license", "ssn", "itin", "ein", "other"]
+    number: str
+    issuing_country: str
+
+
+class AddressIn(Strict):
+    street: str
+    city: str
+    region: str | None = None
+    postal_code: str
+    country: str
+
+
+class CustomerChangeIn(Strict):
+    name: str | None = None
+    kind: Literal["person", "organization"] | None = None
+    country: str | None = None
+    date_of_birth: date | None = Field(default=None, strict=True)
+    identification: IdentificationIn | None = None
+    address: AddressIn | None = None
+    occupation: str | None = None
+    group_id: str | None = None
+    risk_rating: Literal["low", "medium", "high"] | None = None
+
+    def fields(self) -> dict:
+        return self.model_dump(exclude_unset=True)
+
+
+class CustomerIn(CustomerChangeIn):
+    name: str
+    kind: Literal["person", "organization"]
+    country: str
+
+
+class AccountIn(Strict):
+    customer_id: UUID
+    currency: str
+    product: Literal["current", "savings"] = "current"
+    overdraft_limit: str = "0"
+    opened_at: AwareDatetime | None = None
+
+
+class CounterpartyIn(Strict):
+    name: str | None = None
+    account: str | None = None
+    country: str | None = None
+
+
+class CashMovementIn(Strict):
+    account_id: UUID
+    amount: str
+    currency: str
+    channel: Literal["cash", "cheque", "wire", "internal"]
+    reference: str | None = None
+    conducted_by: UUID | None = None
+    counterparty: CounterpartyIn | None = None
+
+
+class TransferIn(Strict):
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: str
+    currency: str
+    reference: str | None = None
+
+
+class FreezeIn(Strict):
+    reason: str
+
+
+class NoBody(Strict):
+    pass
+
+
+class LimitIn(Strict):
+    overdraft_limit: str
