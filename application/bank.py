@@ -68,6 +68,7 @@ def _now() -> datetime:
 class Bank(Application[UUID]):
     name = "Bank"
     snapshotting_intervals = {Account: 100}  # noqa: RUF012  (bounded cold loads)
+    AUTH_CACHE_SECONDS = 1.0
 
     def __init__(
         self,
@@ -80,6 +81,7 @@ class Bank(Application[UUID]):
         super().__init__(env)
         self.clock = clock
         self.max_attempts = max_attempts
+        self._principals: dict[str, tuple[Principal | None, float]] = {}
         self._position_of: PositionLookup = (
             position_lookup(self.recorder) if position_lookup else (lambda _id, _v: None)
         )
@@ -118,11 +120,11 @@ class Bank(Application[UUID]):
         return self._execute(work, cause, claim)
 
     def get_customer(self, customer_id: UUID) -> dict[str, Any]:
-        customer = self._load(Customer, customer_id, "customer")
+        customer = self._read(Customer, customer_id, "customer")
         return self._with_position(customer, customer_view(customer))
 
     def customer_accounts(self, customer_id: UUID) -> list[dict[str, Any]]:
-        customer = self._load(Customer, customer_id, "customer")
+        customer = self._read(Customer, customer_id, "customer")
         return [self.get_account(account_id) for account_id in customer.account_ids]
 
     # ------------------------------------------------------------------- accounts
@@ -152,7 +154,7 @@ class Bank(Application[UUID]):
         return self._execute(work, cause, claim)
 
     def get_account(self, account_id: UUID) -> dict[str, Any]:
-        account = self._load(Account, account_id, "account")
+        account = self._read(Account, account_id, "account")
         return self._with_position(account, account_view(account))
 
     def freeze_account(
@@ -291,7 +293,7 @@ class Bank(Application[UUID]):
         return self._execute(work, cause, claim)
 
     def get_transaction(self, transaction_id: UUID) -> dict[str, Any]:
-        txn = self._load(Transaction, transaction_id, "transaction")
+        txn = self._read(Transaction, transaction_id, "transaction")
         return self._with_position(txn, transaction_view(txn))
 
     # ----------------------------------------------------------------- API keys
@@ -314,10 +316,10 @@ class Bank(Application[UUID]):
 
     def list_api_keys(self) -> list[dict[str, Any]]:
         try:
-            registry = self.repository.get(REGISTRY_ID)
-        except AggregateNotFoundError:
+            registry = self._read(ApiKeyRegistry, REGISTRY_ID, "key registry")
+        except NotFound:
             return []
-        return [api_key_view(self._load(ApiKey, key_id, "key")) for key_id in registry.key_ids]
+        return [api_key_view(self._read(ApiKey, key_id, "key")) for key_id in registry.key_ids]
 
     def revoke_api_key(self, key_id: UUID, cause: Cause, claim: Claim | None = None) -> Outcome:
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
@@ -325,19 +327,32 @@ class Bank(Application[UUID]):
             changed = key.revoke(cause)
             return ([key] if changed else []), api_key_view(key)
 
-        return self._execute(work, cause, claim)
+        outcome = self._execute(work, cause, claim)
+        self._principals.clear()  # this process stops honouring the key at once
+        return outcome
 
     def authenticate(self, secret: str) -> Principal | None:
+        """The key's principal, or None for an unknown or revoked key.
+
+        Answers are remembered for ``AUTH_CACHE_SECONDS``: a revocation takes effect
+        at once in the process that made it and within that time in the others.
+        """
         digest = hash_secret(secret)
+        now = time.monotonic()
+        remembered = self._principals.get(digest)
+        if remembered is not None and remembered[1] > now:
+            return remembered[0]
         try:
-            key = self.repository.get(ApiKey.create_id(digest))
-        except AggregateNotFoundError:
+            key = self._read(ApiKey, ApiKey.create_id(digest), "key")
+        except NotFound:
             return None
-        if not isinstance(key, ApiKey) or key.is_revoked or not secrets.compare_digest(
-            key.secret_hash, digest
-        ):
-            return None
-        return Principal(key_id=str(key.id), role=key.role, name=key.name)
+        principal = None
+        if not key.is_revoked and secrets.compare_digest(key.secret_hash, digest):
+            principal = Principal(key_id=str(key.id), role=key.role, name=key.name)
+        if len(self._principals) > 10_000:
+            self._principals.clear()
+        self._principals[digest] = (principal, now + self.AUTH_CACHE_SECONDS)
+        return principal
 
     # ------------------------------------------------------------------- reading
 
@@ -414,7 +429,8 @@ class Bank(Application[UUID]):
                 recordings = self.save(*pending) if pending else []
             except IntegrityError:
                 # Someone changed one of these aggregates (or took this idempotency
-                # key) first: back off a little, then reload and decide again.
+                # key) first: forget our copies, back off a little, reload, decide again.
+                self._evict(pending)
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311
                 continue
             if refusal is not None:
@@ -441,6 +457,12 @@ class Bank(Application[UUID]):
         )
 
     def _load(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
+        """For a decision: the cached copy, trusted until a save conflicts.
+
+        The cache is not fast-forwarded on every load (that costs a query per
+        aggregate per command). A copy made stale by another process makes the save
+        conflict, :meth:`_evict` drops it, and the retry loads it afresh.
+        """
         try:
             aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -448,6 +470,22 @@ class Bank(Application[UUID]):
         if not isinstance(aggregate, kind):
             raise NotFound(name, aggregate_id)
         return aggregate
+
+    def _read(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
+        """For an answer: the cached copy brought up to date with the store."""
+        aggregate = self._load(kind, aggregate_id, name)
+        newer = self.events.get(aggregate_id, gt=aggregate.version)
+        return project_aggregate(aggregate, newer)
+
+    def _evict(self, aggregates: list[Aggregate]) -> None:
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate in aggregates:
+            try:
+                cache.get(aggregate.id, evict=True)
+            except KeyError:
+                pass
 
     def _with_position(self, aggregate: Aggregate, view: dict[str, Any]) -> dict[str, Any]:
         return {**view, "position": self._position_of(aggregate.id, aggregate.version)}

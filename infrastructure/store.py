@@ -52,7 +52,12 @@ def parse_database_url(url: str) -> StoreLocation:
 
 def eventsourcing_env(settings: Settings) -> dict[str, str]:
     location = parse_database_url(settings.database_url)
-    env = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)}
+    env = {
+        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+        # Commands trust cached aggregates and reload only after a conflict (see
+        # Bank._load); reads fast-forward explicitly (Bank._read).
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+    }
     if location.kind == "memory":
         env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
     elif location.kind == "sqlite":
@@ -76,6 +81,9 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
             POSTGRES_CONNECT_TIMEOUT=str(settings.pg_pool_timeout_s),
             POSTGRES_LOCK_TIMEOUT=str(settings.pg_lock_timeout_s),
             POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT="10",
+            APPLICATION_RECORDER_TOPIC=(
+                "infrastructure.recorders:PipelinedPostgresApplicationRecorder"
+            ),
             # Never POSTGRES_ENABLE_DB_FUNCTIONS: it loses events under concurrency.
         )
         if location.schema:
