@@ -26,6 +26,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from application.errors import IdempotencyKeyReused, ReplayedError, ServiceUnavailable
 from application.idempotency import Claim, Outcome
 from application.ports import PositionLookup, PositionLookupFactory
+from application.turns import Turns
 from application.transcodings import CauseAsDict, DateAsISO
 from application.views import account_view, api_key_view, customer_view, transaction_view
 from domain import posting
@@ -77,11 +78,13 @@ class Bank(Application[UUID]):
         position_lookup: PositionLookupFactory | None = None,
         clock: Callable[[], datetime] = _now,
         max_attempts: int = 12,
+        turn_wait_seconds: float = 5.0,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.max_attempts = max_attempts
         self._principals: dict[str, tuple[Principal | None, float]] = {}
+        self._turns = Turns(wait_seconds=turn_wait_seconds)
         self._position_of: PositionLookup = (
             position_lookup(self.recorder) if position_lookup else (lambda _id, _v: None)
         )
@@ -96,12 +99,14 @@ class Bank(Application[UUID]):
     def register_customer(
         self, details: dict[str, Any], cause: Cause, claim: Claim | None = None
     ) -> Outcome:
-        customer = Customer.register(details, cause, today=self.clock().date())
+        Customer.register(details, cause, today=self.clock().date())  # refuse bad input early
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            # Built afresh on every attempt: a failed save has taken its pending events.
+            customer = Customer.register(details, cause, today=self.clock().date())
             return [customer], customer_view(customer)
 
-        return self._execute(work, cause, claim)
+        return self._execute(work, cause, claim, touches=())
 
     def update_customer(
         self,
@@ -117,7 +122,7 @@ class Bank(Application[UUID]):
             changed = customer.change(changes, cause, today=self.clock().date())
             return ([customer] if changed else []), customer_view(customer)
 
-        return self._execute(work, cause, claim)
+        return self._execute(work, cause, claim, touches=(customer_id,))
 
     def get_customer(self, customer_id: UUID) -> dict[str, Any]:
         customer = self._read(Customer, customer_id, "customer")
@@ -151,7 +156,7 @@ class Bank(Application[UUID]):
             customer.add_account(account.id, cause)
             return [account, customer], account_view(account)
 
-        return self._execute(work, cause, claim)
+        return self._execute(work, cause, claim, touches=(customer_id,))
 
     def get_account(self, account_id: UUID) -> dict[str, Any]:
         account = self._read(Account, account_id, "account")
@@ -177,7 +182,7 @@ class Bank(Application[UUID]):
     def set_overdraft_limit(
         self, account_id: UUID, overdraft_limit: str, cause: Cause, claim: Claim | None = None
     ) -> Outcome:
-        if not isinstance(overdraft_limit, str) or not _DECIMAL_TEXT.match(overdraft_limit):
+        if not isinstance(overdraft_limit, str) or not _DECIMAL_TEXT.fullmatch(overdraft_limit):
             raise ValidationFailed.at(
                 ("overdraft_limit",), "must be a money string such as \"500.00\""
             )
@@ -200,7 +205,7 @@ class Bank(Application[UUID]):
             changed = change(account)
             return ([account] if changed else []), account_view(account)
 
-        return self._execute(work, cause, claim)
+        return self._execute(work, cause, claim, touches=(account_id,))
 
     # ------------------------------------------------------------ money movements
 
@@ -267,7 +272,7 @@ class Bank(Application[UUID]):
             )
             return [account, txn], transaction_view(txn)
 
-        return self._execute(work, cause, claim)
+        return self._execute(work, cause, claim, touches=(account_id,))
 
     def transfer(
         self,
@@ -290,7 +295,7 @@ class Bank(Application[UUID]):
             # Both accounts and the record in one save(): one database transaction.
             return [source, destination, txn], transaction_view(txn)
 
-        return self._execute(work, cause, claim)
+        return self._execute(work, cause, claim, touches=(from_account_id, to_account_id))
 
     def get_transaction(self, transaction_id: UUID) -> dict[str, Any]:
         txn = self._read(Transaction, transaction_id, "transaction")
@@ -301,9 +306,10 @@ class Bank(Application[UUID]):
     def create_api_key(self, name: str, role: str, cause: Cause) -> tuple[dict[str, Any], str]:
         """Returns the key's view and its secret, which is never stored or shown again."""
         secret = "bo_" + secrets.token_urlsafe(32)
-        key = ApiKey.issue(name, role, hash_secret(secret), cause)
+        ApiKey.issue(name, role, hash_secret(secret), cause)  # refuse bad input early
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            key = ApiKey.issue(name, role, hash_secret(secret), cause)
             try:
                 registry = self.repository.get(REGISTRY_ID)
             except AggregateNotFoundError:
@@ -311,7 +317,7 @@ class Bank(Application[UUID]):
             registry.list_key(key.id, cause)
             return [key, registry], api_key_view(key)
 
-        outcome = self._execute(work, cause, None)
+        outcome = self._execute(work, cause, None, touches=(REGISTRY_ID,))
         return outcome.response(), secret
 
     def list_api_keys(self) -> list[dict[str, Any]]:
@@ -327,7 +333,7 @@ class Bank(Application[UUID]):
             changed = key.revoke(cause)
             return ([key] if changed else []), api_key_view(key)
 
-        outcome = self._execute(work, cause, claim)
+        outcome = self._execute(work, cause, claim, touches=(key_id,))
         self._principals.clear()  # this process stops honouring the key at once
         return outcome
 
@@ -392,7 +398,23 @@ class Bank(Application[UUID]):
 
     # ------------------------------------------------------------------ plumbing
 
-    def _execute(self, work: Work, cause: Cause, claim: Claim | None) -> Outcome:
+    def _execute(
+        self, work: Work, cause: Cause, claim: Claim | None, touches: tuple[UUID, ...]
+    ) -> Outcome:
+        """Decide and save, retrying on conflicts; one command per aggregate at a time.
+
+        Commands in this process that touch the same aggregates (or carry the same
+        idempotency key) take turns, so threads here never conflict with each other
+        and a retried request waits for the first one with its key, then replays it.
+        Conflicts with other processes are retried.
+        """
+        keys = list(touches)
+        if claim is not None:
+            keys.append(IdempotencyRecord.create_id(claim.scope, claim.key))
+        with self._turns.taking(keys):
+            return self._decide_and_save(work, cause, claim)
+
+    def _decide_and_save(self, work: Work, cause: Cause, claim: Claim | None) -> Outcome:
         for attempt in range(1, self.max_attempts + 1):
             if claim is not None:
                 replay = self.replay(claim)

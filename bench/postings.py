@@ -63,6 +63,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from eventsourcing.persistence import IntegrityError  # noqa: E402
+
 from application.idempotency import Claim, fingerprint  # noqa: E402
 from domain.cause import Cause  # noqa: E402
 from domain.errors import BankError  # noqa: E402
@@ -92,6 +94,7 @@ class Result:
     errors: Counter = field(default_factory=Counter)
     cpu: dict[str, float] = field(default_factory=dict)  # % of one core
     check: str = "not run"
+    conflicts: int | None = None  # app case: save() conflicts retried, in the window
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -124,7 +127,8 @@ class Result:
             f"transfers/s={self.rate:.1f}  "
             f"p50={ms(p['p50'])} p95={ms(p['p95'])} p99={ms(p['p99'])} max={ms(p['max'])}  "
             f"errors={dict(sorted(self.errors.items()))}  "
-            f"cpu[{cpu}]  check={self.check}"
+            + ("" if self.conflicts is None else f"retried_conflicts={self.conflicts}  ")
+            + f"cpu[{cpu}]  check={self.check}"
         )
 
     def as_json(self) -> str:
@@ -140,6 +144,7 @@ class Result:
                     k: (None if v is None else round(v, 2)) for k, v in self.percentiles().items()
                 },
                 "errors": dict(sorted(self.errors.items())),
+                "retried_conflicts": self.conflicts,
                 "cpu_percent_of_one_core": {k: round(v, 1) for k, v in self.cpu.items()},
                 "check": self.check,
             }
@@ -328,6 +333,22 @@ def run_app(store: str, database_url: str, args: argparse.Namespace) -> Result:
     bank = bootstrap(database_url=database_url)
     run_id = uuid.uuid4().hex[:8]
     lock = threading.Lock()
+    conflicts = Counter()
+    save = bank.save
+
+    def counting_save(*aggregates: Any, **kwargs: Any) -> Any:
+        # Bank._execute retries a write whose save() raised IntegrityError (an
+        # optimistic concurrency conflict): count them, without touching the app.
+        try:
+            return save(*aggregates, **kwargs)
+        except IntegrityError:
+            with lock:
+                conflicts["total"] += 1
+                if window_start <= time.perf_counter() <= window_end:
+                    conflicts["window"] += 1
+            raise
+
+    bank.save = counting_save  # type: ignore[method-assign]  (this instance only)
     meter = CpuMeter({"bench": _self_cpu, "postgres": _postgres_pids} if store == "postgres"
                      else {"bench": _self_cpu})
     start = time.perf_counter()
@@ -397,6 +418,7 @@ def run_app(store: str, database_url: str, args: argparse.Namespace) -> Result:
         for thread in [timer, *threads]:
             thread.join(timeout=max(0.1, hard_stop - time.perf_counter()))
         result.cpu = meter.stop() if meter_started.is_set() else {}
+        result.conflicts = conflicts["window"]
         if any(thread.is_alive() for thread in threads):
             result.errors["stuck_threads"] += sum(t.is_alive() for t in threads)
     finally:

@@ -32,7 +32,7 @@ def parse_amount(text: object, currency: str, loc: tuple[str | int, ...] = ("amo
     m = minor_units(currency)
     if not isinstance(text, str):
         raise ValidationFailed.at(loc, "money must be a JSON string such as \"10.50\"")
-    match = _MONEY_TEXT.match(text)
+    match = _MONEY_TEXT.fullmatch(text)
     if match is None:
         raise ValidationFailed.at(loc, f"{text!r} is not a money amount in major units")
     fraction = match.group(3)

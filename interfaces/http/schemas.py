@@ -4,10 +4,22 @@ depends on the currency, and the application checks it exactly."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+
+
+def _text_only(value: Any) -> Any:
+    # JSON carries dates and timestamps as strings; a number is not a date here
+    # (lax parsing would read 1700000000 as a Unix time).
+    if not isinstance(value, str):
+        raise ValueError("must be a string in ISO 8601 / RFC 3339 form")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_text_only)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_only)]
 
 
 class Strict(BaseModel):
@@ -33,7 +45,7 @@ class CustomerChangeIn(Strict):
     name: str | None = None
     kind: Literal["person", "organization"] | None = None
     country: str | None = None
-    date_of_birth: date | None = Field(default=None, strict=True)
+    date_of_birth: IsoDate | None = None
     identification: IdentificationIn | None = None
     address: AddressIn | None = None
     occupation: str | None = None
@@ -55,7 +67,7 @@ class AccountIn(Strict):
     currency: str
     product: Literal["current", "savings"] = "current"
     overdraft_limit: str = "0"
-    opened_at: AwareDatetime | None = None
+    opened_at: Timestamp | None = None
 
 
 class CounterpartyIn(Strict):
