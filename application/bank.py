@@ -11,6 +11,7 @@ import hashlib
 import random
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class Bank(Application[UUID]):
         self.max_attempts = max_attempts
         self._principals: dict[str, tuple[Principal | None, float]] = {}
         self._turns = Turns(wait_seconds=turn_wait_seconds)
+        self._decision = threading.local()  # the aggregates the current decision read
         self._position_of: PositionLookup = (
             position_lookup(self.recorder) if position_lookup else (lambda _id, _v: None)
         )
@@ -265,7 +267,7 @@ class Bank(Application[UUID]):
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             account = self._load(Account, account_id, "account")
             if conducted_by is not None:
-                self._load(Customer, conducted_by, "customer")
+                self._load(Customer, conducted_by, "customer", decides=False)
             txn = move(
                 account, money, channel, cause,
                 reference=reference, conducted_by=conducted_by, counterparty=counterparty,
@@ -422,14 +424,24 @@ class Bank(Application[UUID]):
                     return replay
             refusal: BankError | None = None
             body: dict[str, Any] = {}
+            self._decision.loaded = []
             try:
                 aggregates, body = work()
             except ValidationFailed:
                 raise  # a form error is not an outcome: never remembered
             except BankError as error:
-                if claim is None:
-                    raise
                 refusal, aggregates = error, []
+            finally:
+                loaded, self._decision.loaded = self._decision.loaded, None
+            # A copy that changes is checked by the save (a stale one conflicts). A copy
+            # that only informed a refusal or a no-op is not: check it is current, or
+            # another process's write could be ignored or a refusal wrongly remembered.
+            consulted = loaded if refusal is not None else [a for a in loaded if not a.pending_events]
+            if any(self._is_stale(a) for a in consulted):
+                self._evict(loaded)
+                continue
+            if refusal is not None and claim is None:
+                raise refusal
             pending: list[Aggregate] = list(aggregates)
             if claim is not None:
                 remembered = (
@@ -478,13 +490,7 @@ class Bank(Application[UUID]):
             replayed=True,
         )
 
-    def _load(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
-        """For a decision: the cached copy, trusted until a save conflicts.
-
-        The cache is not fast-forwarded on every load (that costs a query per
-        aggregate per command). A copy made stale by another process makes the save
-        conflict, :meth:`_evict` drops it, and the retry loads it afresh.
-        """
+    def _fetch(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
         try:
             aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -493,9 +499,27 @@ class Bank(Application[UUID]):
             raise NotFound(name, aggregate_id)
         return aggregate
 
+    def _is_stale(self, aggregate: Aggregate) -> bool:
+        return bool(self.recorder.select_events(aggregate.id, gt=aggregate.version, limit=1))
+
+    def _load(self, kind: type[A], aggregate_id: UUID, name: str, *, decides: bool = True) -> A:
+        """For a decision: the cached copy, trusted until a save conflicts.
+
+        The cache is not fast-forwarded on every load (that costs a query per
+        aggregate per command). A copy made stale by another process makes the save
+        conflict, :meth:`_evict` drops it, and the retry loads it afresh; a copy that
+        is consulted but not changed is checked in :meth:`_decide_and_save`. Pass
+        ``decides=False`` for a lookup of existence only (nothing is ever deleted).
+        """
+        aggregate = self._fetch(kind, aggregate_id, name)
+        loaded = getattr(self._decision, "loaded", None)
+        if decides and loaded is not None:
+            loaded.append(aggregate)
+        return aggregate
+
     def _read(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
         """For an answer: the cached copy brought up to date with the store."""
-        aggregate = self._load(kind, aggregate_id, name)
+        aggregate = self._fetch(kind, aggregate_id, name)
         newer = self.events.get(aggregate_id, gt=aggregate.version)
         return project_aggregate(aggregate, newer)
 

@@ -66,7 +66,8 @@ def test_open_admin_with_opened_at(client, admin):
      ({"overdraft_limit": "1.005"}, "overdraft_limit"),
      ({"overdraft_limit": 100}, "overdraft_limit"), ({"currency": "usd"}, "currency"),
      ({"opened_at": "2999-01-01T00:00:00Z"}, "opened_at"),
-     ({"opened_at": "2020-01-01T00:00:00"}, "opened_at")],
+     ({"opened_at": "2020-01-01T00:00:00"}, "opened_at"), ({"opened_at": 1700000000},
+                                                            "opened_at")],
 )
 def test_open_refuses_bad_fields(client, admin, change, field):
     customer = new_customer(client, admin)
@@ -221,8 +222,12 @@ def test_limits_refuse_bad_amounts(client, admin, limit):
 def test_limits_follow_the_account_currency(client, admin):
     jpy = open_account(client, admin, "JPY")
     url = f"/v1/accounts/{jpy['account_id']}/limits"
-    problem(post(client, url, admin, {"overdraft_limit": "100.5"}), 422, "validation_error")
-    assert ok(post(client, url, admin, {"overdraft_limit": "5000"}), 200)[
+    # Known to be wrong only once the account is loaded: still a form error, not stored.
+    for _ in range(2):
+        r = post(client, url, admin, {"overdraft_limit": "100.5"}, idem="jpy-limit")
+        assert loc_names(problem(r, 422, "validation_error"), "overdraft_limit")
+        assert "idempotent-replayed" not in r.headers
+    assert ok(post(client, url, admin, {"overdraft_limit": "5000"}, idem="jpy-limit"), 200)[
         "overdraft_limit"] == "5000"
     kwd = open_account(client, admin, "KWD", overdraft_limit="1.25")
     assert kwd["overdraft_limit"] == "1.250"

@@ -214,6 +214,17 @@ def test_replay_before_the_current_state(client, teller):
     assert balance(client, teller, acct["account_id"]) == "100.00"
 
 
+def test_413_between_idempotency_and_validation(client, teller):
+    acct = open_account(client, teller)
+    huge = {"account_id": acct["account_id"], "amount": "1e3", "currency": "EUR",
+            "channel": "cash", "reference": "x" * (5 * 1024 * 1024 + 1)}
+    problem(post(client, "/v1/deposits", teller, huge, idem="big"), 413, "payload_too_large")
+    ok(deposit(client, teller, acct["account_id"], "1.00", idem="small"), 201)
+    problem(post(client, "/v1/deposits", teller, huge, idem="small"), 422,
+            "idempotency_key_reused")
+    assert balance(client, teller, acct["account_id"]) == "1.00"
+
+
 def test_validation_before_404(client, teller):
     body = problem(deposit(client, teller, UNKNOWN_ID, "10.005"), 422, "validation_error")
     assert loc_names(body, "amount")
@@ -270,7 +281,8 @@ def test_account_frozen_before_insufficient_funds(client, teller, admin):
 # ---------------------------------------------------------------------------- money
 
 BAD_EUR_AMOUNTS = [10, 10.5, "10.005", ".5", "+5", "1e3", "007", "NaN", "Infinity", "-5",
-                   "10.", "", " 10", "1,00", "0x10", "1000000000000000", None]
+                   "10.", "", " 10", "10 ", "10\n", "10.00\n", "1,00", "0x10", "１０",
+                   "1000000000000000", None, ["10"], {"amount": "10"}]
 
 
 @pytest.mark.parametrize("amount", BAD_EUR_AMOUNTS, ids=repr)

@@ -62,6 +62,7 @@ def test_register_minimal_defaults_risk_rating_low(client, teller):
      ({"risk_rating": "extreme"}, "risk_rating"), ({"date_of_birth": "2999-01-01"},
                                                     "date_of_birth"),
      ({"date_of_birth": "09/12/1906"}, "date_of_birth"),
+     ({"date_of_birth": 19061209}, "date_of_birth"),
      ({"identification": {"type": "library_card", "number": "1", "issuing_country": "US"}},
       "type"),
      ({"identification": {"type": "ssn", "number": "1", "issuing_country": "ZZ"}},
