@@ -24,9 +24,27 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg.pq import TransactionStatus
+from psycopg.sql import SQL, Composed, Identifier
 
 
 class PipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._insert_statements: dict[int, Composed] = {}
+
+    def _insert_statement(self, rows: int) -> Composed:
+        statement = self._insert_statements.get(rows)
+        if statement is None:
+            values = SQL(", ").join([SQL("(%b, %b, %b, %b)")] * rows)
+            statement = SQL(
+                "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) "
+                "VALUES {2} RETURNING notification_id"
+            ).format(
+                Identifier(self.datastore.schema), Identifier(self.events_table_name), values
+            )
+            self._insert_statements[rows] = statement
+        return statement
+
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -35,10 +53,11 @@ class PipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
             return super().insert_events(stored_events, **kwargs)
         if not stored_events:
             return []
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
+        # Plain multi-row VALUES with binary parameters: dumping the library's
+        # composite-type array is done in Python and cost ~10% of a request's CPU.
+        params: list[Any] = []
+        for e in stored_events:
+            params.extend((e.originator_id, e.originator_version, e.topic, e.state))
         with self.datastore.get_connection() as conn:
             failure: psycopg.Error | None = None
             notification_ids: list[int] = []
@@ -47,7 +66,7 @@ class PipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 for statement in self.lock_table_statements:
                     control.execute(statement, prepare=True)
                 self._notify_channel(control)
-                insert.execute(self.insert_events_statement, (rows,), prepare=True)
+                insert.execute(self._insert_statement(len(stored_events)), params, prepare=True)
                 control.execute("COMMIT")
                 try:
                     pipeline.sync()

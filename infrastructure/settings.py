@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     port: int = 8000
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "info"
+    # Worker threads per server process for the blocking use cases.
+    threads: int = 4
 
     # How many times a write reloads and decides again after a concurrency conflict.
     max_attempts: int = 12

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,6 +30,9 @@ def create_app(settings: Settings | None = None, bank: Bank | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Blocking use cases run in worker threads. A few are enough to keep the
+        # database busy; many more only fight over the GIL (measured in bench/).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         owned = bank is None
         app.state.bank = bank if bank is not None else bootstrap(settings)
         try:

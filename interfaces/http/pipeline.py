@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 from uuid import UUID
 
+import anyio.to_thread
 from fastapi import Depends, Request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from application.bank import Bank, Principal
 from application.idempotency import Claim, Outcome, fingerprint
@@ -58,13 +61,6 @@ def authenticate(request: Request, roles: tuple[str, ...]) -> Principal:
     if principal.role not in roles:
         raise Forbidden(principal.role)
     return principal
-
-
-def authorized(*roles: str) -> Callable[[Request], Principal]:
-    def dependency(request: Request) -> Principal:
-        return authenticate(request, roles)
-
-    return dependency
 
 
 @dataclass(frozen=True)
@@ -132,51 +128,101 @@ class Call:
             raise Forbidden(self.principal.role)
 
 
-def call(
+def _checked_call(
+    request: Request,
+    body: Body,
+    roles: tuple[str, ...],
+    idempotent: bool,
+    admin_only_fields: tuple[str, ...],
+) -> Call:
+    principal = authenticate(request, roles)
+    if principal.role != ADMIN and isinstance(body.data, dict):
+        if any(body.data.get(field) is not None for field in admin_only_fields):
+            raise Forbidden(principal.role)
+    key = request.headers.get("idempotency-key")
+    if key is None and idempotent:
+        raise IdempotencyKeyRequired
+    claim = None
+    if key is not None:
+        if not _printable_ascii(key):
+            raise IdempotencyKeyRequired(
+                "the Idempotency-Key must be 1 to 255 printable ASCII characters"
+            )
+        signed = body.data if body.valid_json else {"unparsed body": body.data}
+        claim = Claim(
+            scope=principal.key_id,
+            key=key,
+            fingerprint=fingerprint(request.method, request.url.path, signed),
+        )
+        replay = bank_of(request).replay(claim)  # may raise the remembered refusal
+        if replay is not None:
+            raise ReplayHit(replay)
+    if body.too_large:
+        raise PayloadTooLarge(MAX_BODY_BYTES)
+    return Call(request, bank_of(request), principal, claim, body)
+
+
+def _endpoint(
+    handler: Callable[..., Any], leading: list[inspect.Parameter], run: Callable[..., Any]
+) -> Callable[..., Any]:
+    """An async endpoint with the handler's path parameters after ``leading`` ones."""
+    hints = get_type_hints(handler)
+    path_params = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(name, str))
+        for name in list(inspect.signature(handler).parameters)[1:]
+    ]
+
+    async def endpoint(**kwargs: Any) -> Any:
+        # One thread hop per request: every blocking step runs in it, in order.
+        return await anyio.to_thread.run_sync(functools.partial(run, **kwargs))
+
+    endpoint.__signature__ = inspect.Signature([*leading, *path_params])  # type: ignore[attr-defined]
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+def writes(
     *roles: str,
     idempotent: bool = True,
     admin_only_fields: tuple[str, ...] = (),
-) -> Callable[..., Call]:
+) -> Callable[[Callable[..., Response]], Callable[..., Any]]:
     """A write: ``idempotent`` ones need an Idempotency-Key (PATCH takes one if given).
 
-    ``admin_only_fields`` are fields that turn the call into an admin-only one (an
-    import's ``opened_at``): sending them with another role is a 403, checked with
-    the other 403s, before anything about idempotency or validity.
+    The handler is ``def handler(c: Call, **path_params) -> Response``, called after
+    the checks that come before validation. ``admin_only_fields`` turn the call into
+    an admin-only one (an import's ``opened_at``): sending them with another role is
+    a 403, checked with the other 403s, before idempotency or validity.
     """
 
-    def dependency(
-        request: Request,
-        body: Body = Depends(read_body),  # noqa: B008
-    ) -> Call:
-        # Authentication runs here rather than as a sub-dependency: one thread hop
-        # for the checks instead of two. Reading the body first refuses nothing.
-        principal = authenticate(request, roles)
-        if principal.role != ADMIN and isinstance(body.data, dict):
-            if any(body.data.get(field) is not None for field in admin_only_fields):
-                raise Forbidden(principal.role)
-        key = request.headers.get("idempotency-key")
-        if key is None and idempotent:
-            raise IdempotencyKeyRequired
-        claim = None
-        if key is not None:
-            if not _printable_ascii(key):
-                raise IdempotencyKeyRequired(
-                    "the Idempotency-Key must be 1 to 255 printable ASCII characters"
-                )
-            signed = body.data if body.valid_json else {"unparsed body": body.data}
-            claim = Claim(
-                scope=principal.key_id,
-                key=key,
-                fingerprint=fingerprint(request.method, request.url.path, signed),
-            )
-            replay = bank_of(request).replay(claim)  # may raise the remembered refusal
-            if replay is not None:
-                raise ReplayHit(replay)
-        if body.too_large:
-            raise PayloadTooLarge(MAX_BODY_BYTES)
-        return Call(request, bank_of(request), principal, claim, body)
+    def decorate(handler: Callable[..., Response]) -> Callable[..., Any]:
+        def run(request: Request, body: Body, **path: Any) -> Response:
+            c = _checked_call(request, body, roles, idempotent, admin_only_fields)
+            return handler(c, **path)
 
-    return dependency
+        leading = [
+            inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+            inspect.Parameter(
+                "body", inspect.Parameter.KEYWORD_ONLY, annotation=Body, default=Depends(read_body)
+            ),
+        ]
+        return _endpoint(handler, leading, run)
+
+    return decorate
+
+
+def reads(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A read: ``def handler(bank: Bank, **path_params) -> JSON-ready``, after auth."""
+
+    def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+        def run(request: Request, **path: Any) -> Any:
+            authenticate(request, roles)
+            return handler(bank_of(request), **path)
+
+        leading = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
+        return _endpoint(handler, leading, run)
+
+    return decorate
 
 
 def respond(outcome: Outcome, status: int) -> JSONResponse:

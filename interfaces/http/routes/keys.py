@@ -1,20 +1,25 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse
+from typing import Any
 
-from interfaces.http.pipeline import ADMIN, AUDITOR, Call, authorized, bank_of, call, path_id, respond
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from application.bank import Bank
+from interfaces.http.pipeline import ADMIN, AUDITOR, Call, path_id, reads, respond, writes
 from interfaces.http.schemas import NoBody
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
-@router.get("", dependencies=[Depends(authorized(ADMIN, AUDITOR))])
-def list_keys(request: Request) -> dict:
-    return {"keys": bank_of(request).list_api_keys()}
+@router.get("")
+@reads(ADMIN, AUDITOR)
+def list_keys(bank: Bank) -> dict[str, Any]:
+    return {"keys": bank.list_api_keys()}
 
 
 @router.post("/{key_id}/revoke", status_code=200)
-def revoke_key(key_id: str, c: Call = Depends(call(ADMIN))) -> JSONResponse:
+@writes(ADMIN)
+def revoke_key(c: Call, key_id: str) -> Response:
     c.parse(NoBody)
     return respond(c.bank.revoke_api_key(path_id(key_id, "key"), c.cause, c.claim), 200)

@@ -1,17 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse
+from typing import Any
 
-from interfaces.http.pipeline import (
-    ADMIN, EVERY_ROLE, TELLER, Call, authorized, bank_of, call, path_id, respond,
-)
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from application.bank import Bank
+from interfaces.http.pipeline import ADMIN, EVERY_ROLE, TELLER, Call, path_id, reads, respond, writes
 from interfaces.http.schemas import CashMovementIn, TransferIn
 
 router = APIRouter(prefix="/v1", tags=["money movements"])
 
 
-def _details(body: CashMovementIn) -> dict:
+def _details(body: CashMovementIn) -> dict[str, Any]:
     return {
         "reference": body.reference,
         "conducted_by": body.conducted_by,
@@ -20,7 +21,8 @@ def _details(body: CashMovementIn) -> dict:
 
 
 @router.post("/deposits", status_code=201)
-def deposit(c: Call = Depends(call(TELLER, ADMIN))) -> JSONResponse:
+@writes(TELLER, ADMIN)
+def deposit(c: Call) -> Response:
     b = c.parse(CashMovementIn)
     outcome = c.bank.deposit(
         b.account_id, b.amount, b.currency, b.channel, c.cause, claim=c.claim, **_details(b)
@@ -29,7 +31,8 @@ def deposit(c: Call = Depends(call(TELLER, ADMIN))) -> JSONResponse:
 
 
 @router.post("/withdrawals", status_code=201)
-def withdraw(c: Call = Depends(call(TELLER, ADMIN))) -> JSONResponse:
+@writes(TELLER, ADMIN)
+def withdraw(c: Call) -> Response:
     b = c.parse(CashMovementIn)
     outcome = c.bank.withdraw(
         b.account_id, b.amount, b.currency, b.channel, c.cause, claim=c.claim, **_details(b)
@@ -38,7 +41,8 @@ def withdraw(c: Call = Depends(call(TELLER, ADMIN))) -> JSONResponse:
 
 
 @router.post("/transfers", status_code=201)
-def transfer(c: Call = Depends(call(TELLER, ADMIN))) -> JSONResponse:
+@writes(TELLER, ADMIN)
+def transfer(c: Call) -> Response:
     b = c.parse(TransferIn)
     outcome = c.bank.transfer(
         b.from_account_id, b.to_account_id, b.amount, b.currency, c.cause,
@@ -47,6 +51,7 @@ def transfer(c: Call = Depends(call(TELLER, ADMIN))) -> JSONResponse:
     return respond(outcome, 201)
 
 
-@router.get("/transactions/{transaction_id}", dependencies=[Depends(authorized(*EVERY_ROLE))])
-def get_transaction(transaction_id: str, request: Request) -> dict:
-    return bank_of(request).get_transaction(path_id(transaction_id, "transaction"))
+@router.get("/transactions/{transaction_id}")
+@reads(*EVERY_ROLE)
+def get_transaction(bank: Bank, transaction_id: str) -> dict[str, Any]:
+    return bank.get_transaction(path_id(transaction_id, "transaction"))
