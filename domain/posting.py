@@ -35,18 +35,7 @@ def deposit(
     _check_movement(amount, channel)
     account.check_currency(amount.currency)
     account.check_can_credit()
-    txn = Transaction.post(
-        kind="deposit",
-        amount=amount.amount,
-        currency=amount.currency,
-        channel=channel,
-        entries=[
-            Entry.credit(account.id, amount.amount),
-            Entry.debit(internal_account_for(channel), amount.amount),
-        ],
-        cause=cause,
-        **details,
-    )
+    txn = _post_against_bank("deposit", account, amount, channel, cause, details)
     account.credit(txn.id, amount.amount, cause)
     return txn
 
@@ -58,23 +47,38 @@ def withdraw(
     cause: Cause,
     **details: Any,
 ) -> Transaction:
+    """Debit the customer; credit the vault (cash) or clearing (other channels)."""
     _check_movement(amount, channel)
     account.check_currency(amount.currency)
     account.check_can_debit(amount.amount)
-    txn = Transaction.post(
-        kind="withdrawal",
+    txn = _post_against_bank("withdrawal", account, amount, channel, cause, details)
+    account.debit(txn.id, amount.amount, cause)
+    return txn
+
+
+def _post_against_bank(
+    kind: str,
+    account: Account,
+    amount: Money,
+    channel: str,
+    cause: Cause,
+    details: dict[str, Any],
+) -> Transaction:
+    """A movement between a customer account and the bank's own ledger account."""
+    customer = Entry.credit if kind == "deposit" else Entry.debit
+    bank = Entry.debit if kind == "deposit" else Entry.credit
+    return Transaction.post(
+        kind=kind,
         amount=amount.amount,
         currency=amount.currency,
         channel=channel,
         entries=[
-            Entry.debit(account.id, amount.amount),
-            Entry.credit(internal_account_for(channel), amount.amount),
+            customer(account.id, amount.amount),
+            bank(internal_account_for(channel), amount.amount),
         ],
         cause=cause,
         **details,
     )
-    account.debit(txn.id, amount.amount, cause)
-    return txn
 
 
 def check_transfer_accounts(from_account_id: UUID, to_account_id: UUID) -> None:

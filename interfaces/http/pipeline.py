@@ -70,9 +70,6 @@ class Body:
     too_large: bool
 
 
-_INVALID = object()
-
-
 async def read_body(request: Request) -> Body:
     chunks: list[bytes] = []
     size = 0
@@ -123,9 +120,6 @@ class Call:
                 [(("body", *item["loc"]), item["msg"]) for item in error.errors()]
             ) from None
 
-    def require_role(self, *roles: str) -> None:
-        if self.principal.role not in roles:
-            raise Forbidden(self.principal.role)
 
 
 def _checked_call(
