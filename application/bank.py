@@ -418,7 +418,10 @@ class Bank(Application[UUID]):
 
     def _decide_and_save(self, work: Work, cause: Cause, claim: Claim | None) -> Outcome:
         for attempt in range(1, self.max_attempts + 1):
-            if claim is not None:
+            # No lookup before the first attempt: callers (the HTTP pipeline) look
+            # before validating, and a record saved since makes this save conflict on
+            # it, so the retry below finds it and answers as it did.
+            if claim is not None and attempt > 1:
                 replay = self.replay(claim)
                 if replay is not None:
                     return replay

@@ -15,7 +15,7 @@ from typing import Any, TypeVar, get_type_hints
 from uuid import UUID
 
 import anyio.to_thread
-from fastapi import Depends, Request
+from fastapi import Request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.responses import JSONResponse, Response
@@ -157,7 +157,7 @@ def _checked_call(
 
 
 def _endpoint(
-    handler: Callable[..., Any], leading: list[inspect.Parameter], run: Callable[..., Any]
+    handler: Callable[..., Any], run: Callable[..., Any], *, reads_body: bool
 ) -> Callable[..., Any]:
     """An async endpoint with the handler's path parameters after ``leading`` ones."""
     hints = get_type_hints(handler)
@@ -167,10 +167,13 @@ def _endpoint(
     ]
 
     async def endpoint(**kwargs: Any) -> Any:
+        if reads_body:
+            kwargs["body"] = await read_body(kwargs["request"])
         # One thread hop per request: every blocking step runs in it, in order.
         return await anyio.to_thread.run_sync(functools.partial(run, **kwargs))
 
-    endpoint.__signature__ = inspect.Signature([*leading, *path_params])  # type: ignore[attr-defined]
+    request = inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+    endpoint.__signature__ = inspect.Signature([request, *path_params])  # type: ignore[attr-defined]
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
@@ -194,13 +197,7 @@ def writes(
             c = _checked_call(request, body, roles, idempotent, admin_only_fields)
             return handler(c, **path)
 
-        leading = [
-            inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
-            inspect.Parameter(
-                "body", inspect.Parameter.KEYWORD_ONLY, annotation=Body, default=Depends(read_body)
-            ),
-        ]
-        return _endpoint(handler, leading, run)
+        return _endpoint(handler, run, reads_body=True)
 
     return decorate
 
@@ -213,8 +210,7 @@ def reads(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             authenticate(request, roles)
             return handler(bank_of(request), **path)
 
-        leading = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
-        return _endpoint(handler, leading, run)
+        return _endpoint(handler, run, reads_body=False)
 
     return decorate
 
