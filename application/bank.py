@@ -20,9 +20,14 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    project_aggregate,
+)
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
 
 from application.errors import IdempotencyKeyReused, ReplayedError, ServiceUnavailable
 from application.idempotency import Claim, Outcome
@@ -90,6 +95,26 @@ class Bank(Application[UUID]):
         self._position_of: PositionLookup = (
             position_lookup(self.recorder) if position_lookup else (lambda _id, _v: None)
         )
+
+    def save(self, *aggregates: Aggregate, **kwargs: Any) -> list[Recording[UUID]]:  # type: ignore[override]
+        """``Application.save`` for aggregates, without its runtime Protocol checks.
+
+        The library's ``ProcessingEvent.collect_events`` tests every object against
+        ``typing.Protocol`` classes, which cost ~5% of a posting's CPU (measured with
+        py-spy under bench/postings.py). Only aggregates are saved here, so collect
+        their events directly; recording, snapshots and notification are unchanged.
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in aggregates:
+            if not isinstance(aggregate, Aggregate):
+                raise TypeError(f"Bank.save takes aggregates, not {type(aggregate).__name__}")
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
