@@ -83,7 +83,7 @@ class Bank(Application[UUID]):
         *,
         position_lookup: PositionLookupFactory | None = None,
         clock: Callable[[], datetime] = _now,
-        max_attempts: int = 12,
+        max_attempts: int = 40,
         turn_wait_seconds: float = 5.0,
     ) -> None:
         super().__init__(env)
@@ -493,7 +493,8 @@ class Bank(Application[UUID]):
                 # Someone changed one of these aggregates (or took this idempotency
                 # key) first: forget our copies, back off a little, reload, decide again.
                 self._evict(pending)
-                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311
+                # Full-jitter exponential back-off, capped: ~2 s in all before a 503.
+                time.sleep(random.uniform(0, min(0.1, 0.001 * 2**attempt)))  # noqa: S311
                 continue
             if refusal is not None:
                 raise refusal

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     threads: int = 4
 
     # How many times a write reloads and decides again after a concurrency conflict.
-    max_attempts: int = 12
+    max_attempts: int = 40
     aggregate_cache_size: int = 20000
     # PostgreSQL pool: waits are bounded so an overloaded database answers 503
     # rather than hanging a teller (the library's defaults wait 30 s and forever).
