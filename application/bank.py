@@ -126,10 +126,9 @@ class Bank(Application[UUID]):
     def register_customer(
         self, details: dict[str, Any], cause: Cause, claim: Claim | None = None
     ) -> Outcome:
-        Customer.register(details, cause, today=self.clock().date())  # refuse bad input early
-
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             # Built afresh on every attempt: a failed save has taken its pending events.
+            # Bad input raises ValidationFailed here, before anything is saved.
             customer = Customer.register(details, cause, today=self.clock().date())
             return [customer], customer_view(customer)
 
@@ -333,7 +332,6 @@ class Bank(Application[UUID]):
     def create_api_key(self, name: str, role: str, cause: Cause) -> tuple[dict[str, Any], str]:
         """Returns the key's view and its secret, which is never stored or shown again."""
         secret = "bo_" + secrets.token_urlsafe(32)
-        ApiKey.issue(name, role, hash_secret(secret), cause)  # refuse bad input early
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             key = ApiKey.issue(name, role, hash_secret(secret), cause)

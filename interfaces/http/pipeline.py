@@ -130,9 +130,12 @@ def _checked_call(
     admin_only_fields: tuple[str, ...],
 ) -> Call:
     principal = authenticate(request, roles)
-    if principal.role != ADMIN and isinstance(body.data, dict):
-        if any(body.data.get(field) is not None for field in admin_only_fields):
-            raise Forbidden(principal.role)
+    if (
+        principal.role != ADMIN
+        and isinstance(body.data, dict)
+        and any(body.data.get(field) is not None for field in admin_only_fields)
+    ):
+        raise Forbidden(principal.role)
     key = request.headers.get("idempotency-key")
     if key is None and idempotent:
         raise IdempotencyKeyRequired

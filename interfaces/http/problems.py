@@ -8,50 +8,28 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg_pool import PoolTimeout
 from starlette.responses import JSONResponse
 
-STATUS_BY_CODE: dict[str, int] = {
-    "validation_error": 422,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "idempotency_key_required": 400,
-    "idempotency_key_reused": 422,
-    "currency_mismatch": 422,
-    "insufficient_funds": 409,
-    "account_frozen": 409,
-    "account_closed": 409,
-    "account_not_empty": 409,
-    "hold_not_active": 409,
-    "capture_exceeds_hold": 409,
-    "already_reversed": 409,
-    "business_day_closed": 409,
-    "batch_rejected": 409,
-    "payload_too_large": 413,
-    "service_unavailable": 503,
-    "internal_error": 500,
-}
-
-TITLES: dict[str, str] = {
-    "validation_error": "The request is not valid",
-    "unauthorized": "Missing, unknown or revoked API key",
-    "forbidden": "This key's role may not make this call",
-    "not_found": "Not found",
-    "method_not_allowed": "Method not allowed",
-    "idempotency_key_required": "An Idempotency-Key header is required",
-    "idempotency_key_reused": "Idempotency-Key already used for another request",
-    "currency_mismatch": "Currency does not match the account",
-    "insufficient_funds": "Insufficient funds",
-    "account_frozen": "Account is frozen",
-    "account_closed": "Account is closed",
-    "account_not_empty": "Account is not empty",
-    "hold_not_active": "Hold is not active",
-    "capture_exceeds_hold": "Capture exceeds what remains held",
-    "already_reversed": "Transaction already reversed",
-    "business_day_closed": "Business day is closed",
-    "batch_rejected": "Batch rejected",
-    "payload_too_large": "Payload too large",
-    "service_unavailable": "Service unavailable",
-    "internal_error": "Internal error",
+# code -> (HTTP status, title): the one map from refusals to responses.
+PROBLEMS: dict[str, tuple[int, str]] = {
+    "validation_error": (422, "The request is not valid"),
+    "unauthorized": (401, "Missing, unknown or revoked API key"),
+    "forbidden": (403, "This key's role may not make this call"),
+    "not_found": (404, "Not found"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "idempotency_key_required": (400, "An Idempotency-Key header is required"),
+    "idempotency_key_reused": (422, "Idempotency-Key already used for another request"),
+    "currency_mismatch": (422, "Currency does not match the account"),
+    "insufficient_funds": (409, "Insufficient funds"),
+    "account_frozen": (409, "Account is frozen"),
+    "account_closed": (409, "Account is closed"),
+    "account_not_empty": (409, "Account is not empty"),
+    "hold_not_active": (409, "Hold is not active"),
+    "capture_exceeds_hold": (409, "Capture exceeds what remains held"),
+    "already_reversed": (409, "Transaction already reversed"),
+    "business_day_closed": (409, "Business day is closed"),
+    "batch_rejected": (409, "Batch rejected"),
+    "payload_too_large": (413, "Payload too large"),
+    "service_unavailable": (503, "Service unavailable"),
+    "internal_error": (500, "Internal error"),
 }
 
 # Failures of the database itself: the request may be retried later.
@@ -64,10 +42,10 @@ def problem(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    status = STATUS_BY_CODE[code]
+    status, title = PROBLEMS[code]
     body = {
         "type": f"https://backoffice.example/problems/{code}",
-        "title": TITLES[code],
+        "title": title,
         "status": status,
         "detail": detail,
         "code": code,
