@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import (
     AggregateNotFoundError,
@@ -31,10 +32,27 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
 
 from application.errors import IdempotencyKeyReused, ReplayedError, ServiceUnavailable
 from application.idempotency import Claim, Outcome
-from application.ports import PositionLookup, PositionLookupFactory
-from application.turns import Turns
+from application.ports import (
+    PositionLookup,
+    PositionLookupFactory,
+    ProjectionStatus,
+    ViewReader,
+)
+from application.reads import (
+    account_row_view,
+    decode_cursor,
+    range_bounds,
+    statement_view,
+)
 from application.transcodings import CauseAsDict, DateAsISO
-from application.views import account_view, api_key_view, customer_view, transaction_view
+from application.turns import Turns
+from application.views import (
+    account_view,
+    api_key_view,
+    customer_view,
+    timestamp,
+    transaction_view,
+)
 from domain import posting
 from domain.account import Account
 from domain.api_key import REGISTRY_ID, ApiKey, ApiKeyRegistry
@@ -44,7 +62,7 @@ from domain.customer import Customer, check_customer_fields
 from domain.errors import BankError, NotFound, ValidationFailed
 from domain.idempotency import IdempotencyRecord
 from domain.ledger import INTERNAL_ACCOUNTS, Entry
-from domain.money import Money, is_currency, parse_amount
+from domain.money import Money, format_amount, is_currency, parse_amount
 from domain.transaction import Transaction
 
 A = TypeVar("A", bound=Aggregate)
@@ -85,10 +103,19 @@ class Bank(Application[UUID]):
         clock: Callable[[], datetime] = _now,
         max_attempts: int = 40,
         turn_wait_seconds: float = 5.0,
+        read_wait_seconds: float = 2.0,
+        business_tz: str = "UTC",
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.max_attempts = max_attempts
+        self.read_wait_seconds = read_wait_seconds
+        self.business_tz = ZoneInfo(business_tz)
+        # The projections' views, once infrastructure attaches them (not in memory://,
+        # where answers come from the aggregates).
+        self.views: ViewReader | None = None
+        # Called after every save (wakes this process's projection runners).
+        self.saved_hooks: list[Callable[[], None]] = []
         self._principals: dict[str, tuple[Principal | None, float]] = {}
         self._turns = Turns(wait_seconds=turn_wait_seconds)
         self._decision = threading.local()  # the aggregates the current decision read
@@ -114,6 +141,8 @@ class Bank(Application[UUID]):
         recordings = self._record(processing_event)
         self._take_snapshots(processing_event)
         self._notify(recordings)
+        for hook in self.saved_hooks:
+            hook()
         return recordings
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -154,9 +183,14 @@ class Bank(Application[UUID]):
         customer = self._read(Customer, customer_id, "customer")
         return self._with_position(customer, customer_view(customer))
 
-    def customer_accounts(self, customer_id: UUID) -> list[dict[str, Any]]:
+    def customer_accounts(
+        self, customer_id: UUID, min_position: int | None = None
+    ) -> list[dict[str, Any]]:
         customer = self._read(Customer, customer_id, "customer")
-        return [self.get_account(account_id) for account_id in customer.account_ids]
+        if self.views is None:
+            return [self.get_account(account_id) for account_id in customer.account_ids]
+        self._await_views(("accounts",), min_position)
+        return [account_row_view(row) for row in self.views.customer_accounts(customer_id)]
 
     # ------------------------------------------------------------------- accounts
 
@@ -180,13 +214,68 @@ class Bank(Application[UUID]):
             customer = self._load(Customer, customer_id, "customer")
             account = Account.open(customer.id, currency, cause, product, limit, opened_at)
             customer.add_account(account.id, cause)
-            return [account, customer], account_view(account)
+            # The account's event last: the answer's position is the account's own.
+            return [customer, account], account_view(account)
 
         return self._execute(work, cause, claim, touches=(customer_id,))
 
-    def get_account(self, account_id: UUID) -> dict[str, Any]:
-        account = self._read(Account, account_id, "account")
-        return self._with_position(account, account_view(account))
+    def get_account(self, account_id: UUID, min_position: int | None = None) -> dict[str, Any]:
+        if self.views is None:
+            account = self._read(Account, account_id, "account")
+            return self._with_position(account, account_view(account))
+        self._await_views(("accounts",), min_position)
+        row = self.views.account(account_id)
+        if row is None:
+            raise NotFound("account", account_id)
+        return account_row_view(row)
+
+    def balance(
+        self,
+        account_id: UUID,
+        as_of: datetime | None = None,
+        min_position: int | None = None,
+    ) -> dict[str, Any]:
+        """The account's balances counting every transaction booked at or before
+        ``as_of`` (default: now), from the statements' index."""
+        views = self._views()
+        now = self.clock()
+        if as_of is not None and as_of > now:
+            raise ValidationFailed.at(("query", "as_of"), "as_of may not be in the future")
+        moment = as_of or now
+        self._await_views(("accounts", "statements"), min_position)
+        account = views.account(account_id)
+        if account is None:
+            raise NotFound("account", account_id)
+        found = views.balance_as_of(account_id, moment)
+        # Holds arrive with issue 4; none has ever been placed, so none counts.
+        available = found.ledger_balance + found.overdraft_limit
+        return {
+            "account_id": str(account_id),
+            "as_of": timestamp(moment),
+            "ledger_balance": format_amount(found.ledger_balance, account.currency),
+            "available_balance": format_amount(available, account.currency),
+            "position": found.position,
+        }
+
+    def statement(
+        self,
+        account_id: UUID,
+        start: date | None = None,
+        end: date | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+        min_position: int | None = None,
+    ) -> dict[str, Any]:
+        views = self._views()
+        after = decode_cursor(cursor) if cursor else None
+        lower, upper = range_bounds(start, end, self.business_tz)
+        self._await_views(("accounts", "statements"), min_position)
+        account = views.account(account_id)
+        if account is None:
+            raise NotFound("account", account_id)
+        page = views.statement(account_id, lower, upper, after, limit)
+        today = self.clock().astimezone(self.business_tz).date()
+        return statement_view(account, page, start, end, today, self.business_tz)
 
     def freeze_account(
         self, account_id: UUID, reason: str, cause: Cause, claim: Claim | None = None
@@ -323,9 +412,17 @@ class Bank(Application[UUID]):
 
         return self._execute(work, cause, claim, touches=(from_account_id, to_account_id))
 
-    def get_transaction(self, transaction_id: UUID) -> dict[str, Any]:
-        txn = self._read(Transaction, transaction_id, "transaction")
-        return self._with_position(txn, transaction_view(txn))
+    def get_transaction(
+        self, transaction_id: UUID, min_position: int | None = None
+    ) -> dict[str, Any]:
+        if self.views is None:
+            txn = self._read(Transaction, transaction_id, "transaction")
+            return self._with_position(txn, transaction_view(txn))
+        self._await_views(("transactions",), min_position)
+        row = self.views.transaction(transaction_id)
+        if row is None:
+            raise NotFound("transaction", transaction_id)
+        return {**row.body, "position": row.position}
 
     # ----------------------------------------------------------------- API keys
 
@@ -391,19 +488,33 @@ class Bank(Application[UUID]):
         """Replay one aggregate from the store, bypassing every cache."""
         return project_aggregate(None, self.events.get(aggregate_id))
 
-    def internal_balances(self) -> dict[str, dict[str, Decimal]]:
-        """Balances of ``cash`` and ``clearing`` per currency, derived from the entries.
+    def internal_balances(self, min_position: int | None = None) -> dict[str, dict[str, Decimal]]:
+        """Balances of ``cash`` and ``clearing`` per currency (credit-positive)."""
+        if self.views is not None:
+            self._await_views(("ledger",), min_position)
+            found: dict[str, dict[str, Decimal]] = {}
+            for row in self.views.ledger_balances():
+                per_currency = found.setdefault(
+                    row.currency, dict.fromkeys(INTERNAL_ACCOUNTS, Decimal(0))
+                )
+                per_currency[row.account] = row.balance
+            return found
+        return self.replayed_internal_balances()
 
-        A full scan of the log: the projections of issue 3 replace it for reads.
+    def replayed_internal_balances(self) -> dict[str, dict[str, Decimal]]:
+        """The same, from a full scan of the log (no projection involved).
+
+        A currency appears once an entry has moved one of its internal accounts, as in
+        the ledger view.
         """
         balances: dict[str, dict[str, Decimal]] = {}
         for txn in self._posted_transactions():
-            per_currency = balances.setdefault(
-                txn.currency, dict.fromkeys(INTERNAL_ACCOUNTS, Decimal(0))
-            )
             for row in txn.entries:
                 entry = Entry.from_dict(row)
                 if entry.is_internal:
+                    per_currency = balances.setdefault(
+                        txn.currency, dict.fromkeys(INTERNAL_ACCOUNTS, Decimal(0))
+                    )
                     per_currency[entry.account] += entry.signed_amount
         return balances
 
@@ -420,6 +531,24 @@ class Bank(Application[UUID]):
 
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+    def projection_status(self) -> list[ProjectionStatus]:
+        return [] if self.views is None else self.views.status()
+
+    def _views(self) -> ViewReader:
+        if self.views is None:
+            raise ServiceUnavailable("this store keeps no projections (memory://)")
+        return self.views
+
+    def _await_views(self, projections: tuple[str, ...], min_position: int | None) -> None:
+        """Hold a read until the projections have caught up with ``min_position``."""
+        if min_position is None or self.views is None:
+            return
+        if not self.views.wait(projections, min_position, self.read_wait_seconds):
+            raise ServiceUnavailable(
+                f"the {' and '.join(projections)} view has not reached position "
+                f"{min_position} within {int(self.read_wait_seconds * 1000)} ms; retry shortly"
+            )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -470,20 +599,27 @@ class Bank(Application[UUID]):
                 raise refusal
             pending: list[Aggregate] = list(aggregates)
             if claim is not None:
-                remembered = (
+                remembered: dict[str, Any] = (
                     {"body": body}
                     if refusal is None
                     else {"error": {"code": refusal.code, "detail": refusal.detail,
                                     "extra": refusal.extra()}}
                 )
-                pending.append(
+                changed = [a for a in aggregates if a.pending_events]
+                if changed:
+                    # The answer's position is its last event's (the resource's own, as
+                    # a later GET shows it); a replay looks it up by id and version.
+                    remembered["last_event"] = [str(changed[-1].id), changed[-1].version]
+                # First, so the resource's event is the last one written.
+                pending.insert(
+                    0,
                     IdempotencyRecord(
                         scope=claim.scope,
                         key=claim.key,
                         fingerprint=claim.fingerprint,
                         outcome=remembered,
                         cause=cause,
-                    )
+                    ),
                 )
             try:
                 recordings = self.save(*pending) if pending else []
@@ -492,7 +628,7 @@ class Bank(Application[UUID]):
                 # key) first: forget our copies, back off a little, reload, decide again.
                 self._evict(pending)
                 # Full-jitter exponential back-off, capped: ~2 s in all before a 503.
-                time.sleep(random.uniform(0, min(0.1, 0.001 * 2**attempt)))  # noqa: S311
+                time.sleep(random.uniform(0, min(0.1, 0.001 * 2**attempt)))
                 continue
             if refusal is not None:
                 raise refusal
@@ -511,11 +647,13 @@ class Bank(Application[UUID]):
         if "error" in record.outcome:
             stored = record.outcome["error"]
             raise ReplayedError(stored["code"], stored["detail"], stored["extra"])
-        return Outcome(
-            body=record.outcome["body"],
-            position=self._position_of(record.id, record.version),
-            replayed=True,
+        last = record.outcome.get("last_event")
+        position = (
+            self._position_of(UUID(last[0]), last[1])
+            if last
+            else self._position_of(record.id, record.version)
         )
+        return Outcome(body=record.outcome["body"], position=position, replayed=True)
 
     def _fetch(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
         try:

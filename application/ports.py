@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
+
+from application.projections import (
+    AccountRow,
+    LedgerBalance,
+    StatementEntry,
+    TransactionRow,
+)
+from application.projections.statements import EntryKey
 
 
 class PositionLookup(Protocol):
@@ -15,3 +26,60 @@ class PositionLookup(Protocol):
 
 
 PositionLookupFactory = Callable[[ApplicationRecorder], PositionLookup]
+
+
+@dataclass(frozen=True)
+class StatementPage:
+    opening_balance: Decimal
+    closing_balance: Decimal
+    entries: list[StatementEntry]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class BalanceAsOf:
+    ledger_balance: Decimal  # after every entry booked at or before the moment
+    overdraft_limit: Decimal  # in force at the moment (0 before the account opened)
+    position: int | None  # of the last event counted
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    generation: int
+    position: int  # the last position the projection has processed
+    head: int  # the log's last position
+    lag_events: int  # of its own events not yet processed (counted up to LAG_COUNT_CAP)
+
+
+class ViewReader(Protocol):
+    """The projections' views, for answers (infrastructure.views implements it)."""
+
+    def reached(self, projections: Sequence[str], position: int) -> bool:
+        """Whether each projection has processed every event of its own <= position."""
+
+    def wait(self, projections: Sequence[str], position: int, timeout_s: float) -> bool:
+        """Wait until ``reached``, at most ``timeout_s``; False when it timed out."""
+
+    def account(self, account_id: UUID) -> AccountRow | None: ...
+
+    def customer_accounts(self, customer_id: UUID) -> list[AccountRow]: ...
+
+    def transaction(self, transaction_id: UUID) -> TransactionRow | None: ...
+
+    def statement(
+        self,
+        account_id: UUID,
+        start: datetime | None,
+        end: datetime | None,
+        after: EntryKey | None,
+        limit: int,
+    ) -> StatementPage:
+        """Entries booked in [start, end), after the ``after`` key, with the range's
+        opening and closing balances (None bounds are open)."""
+
+    def ledger_balances(self) -> list[LedgerBalance]: ...
+
+    def balance_as_of(self, account_id: UUID, moment: datetime) -> BalanceAsOf: ...
+
+    def status(self) -> list[ProjectionStatus]: ...

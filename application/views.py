@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from domain.account import Account
 from domain.api_key import ApiKey
 from domain.customer import FIELDS, Customer
 from domain.money import format_amount
-from domain.transaction import Transaction
+from domain.transaction import POSTED, Transaction
 
 
 def timestamp(moment: datetime | None) -> str | None:
@@ -38,7 +39,7 @@ def customer_view(customer: Customer) -> dict[str, Any]:
 
 
 def account_view(account: Account, held: Decimal = Decimal(0)) -> dict[str, Any]:
-    money = lambda amount: format_amount(amount, account.currency)  # noqa: E731
+    money = lambda amount: format_amount(amount, account.currency)
     return {
         "account_id": str(account.id),
         "customer_id": str(account.customer_id),
@@ -55,28 +56,64 @@ def account_view(account: Account, held: Decimal = Decimal(0)) -> dict[str, Any]
 
 
 def transaction_view(txn: Transaction) -> dict[str, Any]:
-    money = lambda amount: format_amount(amount, txn.currency)  # noqa: E731
+    return _transaction_body(
+        txn.id, txn.kind, txn.status, txn.amount, txn.currency, txn.channel, txn.reference,
+        txn.conducted_by, txn.counterparty, txn.entry_rows, txn.booked_at, txn.recorded_at,
+        txn.reverses, txn.reversed_by,
+    )
+
+
+def posted_transaction_view(posted: Transaction.Posted) -> dict[str, Any]:
+    """The same shape, straight from the event that records a transaction."""
+    return _transaction_body(
+        posted.originator_id, posted.kind, POSTED, posted.amount, posted.currency,
+        posted.channel, posted.reference, posted.conducted_by, posted.counterparty,
+        posted.entries, posted.booked_at or posted.timestamp, posted.timestamp,
+        posted.reverses, None,
+    )
+
+
+def _transaction_body(
+    transaction_id: UUID,
+    kind: str,
+    status: str,
+    amount: Decimal,
+    currency: str,
+    channel: str,
+    reference: str | None,
+    conducted_by: UUID | None,
+    counterparty: dict[str, Any] | None,
+    entries: list[dict[str, Any]],
+    booked_at: datetime,
+    recorded_at: datetime,
+    reverses: UUID | None,
+    reversed_by: UUID | None,
+) -> dict[str, Any]:
     view: dict[str, Any] = {
-        "transaction_id": str(txn.id),
-        "kind": txn.kind,
-        "status": txn.status,
-        "amount": money(txn.amount),
-        "currency": txn.currency,
-        "channel": txn.channel,
-        "reference": txn.reference,
-        "conducted_by": str(txn.conducted_by) if txn.conducted_by else None,
-        "counterparty": txn.counterparty,
+        "transaction_id": str(transaction_id),
+        "kind": kind,
+        "status": status,
+        "amount": format_amount(amount, currency),
+        "currency": currency,
+        "channel": channel,
+        "reference": reference,
+        "conducted_by": str(conducted_by) if conducted_by else None,
+        "counterparty": counterparty,
         "entries": [
-            {"account": e.account, "direction": e.direction, "amount": money(e.amount)}
-            for e in txn.entries
+            {
+                "account": row["account"],
+                "direction": row["direction"],
+                "amount": format_amount(Decimal(row["amount"]), currency),
+            }
+            for row in entries
         ],
-        "booked_at": timestamp(txn.booked_at),
-        "recorded_at": timestamp(txn.recorded_at),
+        "booked_at": timestamp(booked_at),
+        "recorded_at": timestamp(recorded_at),
     }
-    if txn.reverses is not None:
-        view["reverses"] = str(txn.reverses)
-    if txn.reversed_by is not None:
-        view["reversed_by"] = str(txn.reversed_by)
+    if reverses is not None:
+        view["reverses"] = str(reverses)
+    if reversed_by is not None:
+        view["reversed_by"] = str(reversed_by)
     return view
 
 

@@ -75,12 +75,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from eventsourcing.persistence import IntegrityError  # noqa: E402
+from eventsourcing.persistence import IntegrityError
+from procstat import (  # bench/procstat.py
+    cpu_seconds,
+    machine_busy_seconds,
+    process_tree,
+)
 
-from application.idempotency import Claim, fingerprint  # noqa: E402
-from domain.cause import Cause  # noqa: E402
-from domain.errors import BankError  # noqa: E402
-from infrastructure.bootstrap import bootstrap  # noqa: E402
+from application.idempotency import Claim, fingerprint
+from domain.cause import Cause
+from domain.errors import BankError
+from infrastructure.bootstrap import bootstrap
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 CURRENCY = "EUR"
@@ -165,38 +170,6 @@ class Result:
 
 # ------------------------------------------------------------------------ CPU probes
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (0 when it is gone or unreadable)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    task_dir = Path(f"/proc/{pid}/task")
-    with contextlib.suppress(OSError):
-        for task in task_dir.iterdir():
-            with contextlib.suppress(OSError):
-                found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def _tree(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo and len(pids) < 1000:
-        current = todo.pop()
-        pids.append(current)
-        todo += _children(current)
-    return pids
-
-
 def _postgres_pids() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -205,17 +178,6 @@ def _postgres_pids() -> list[int]:
                 if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
                     pids.append(int(entry.name))
     return pids
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (not idle, not waiting on I/O)."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0.0
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    # guest time is already counted in user time
-    return (sum(values[:8]) - idle) / _TICKS
 
 
 class CpuMeter:
@@ -233,18 +195,18 @@ class CpuMeter:
 
     def _sample(self) -> dict[str, dict[int, float]]:
         return {
-            name: {pid: _proc_cpu_seconds(pid) for pid in pids()}
+            name: {pid: cpu_seconds(pid) for pid in pids()}
             for name, pids in self.groups.items()
         }
 
     def start(self) -> None:
         self.before = self._sample()
-        self.machine = _machine_busy_seconds()
+        self.machine = machine_busy_seconds()
         self.wall = time.perf_counter()
 
     def stop(self) -> dict[str, float]:
         after = self._sample()
-        machine = _machine_busy_seconds() - self.machine
+        machine = machine_busy_seconds() - self.machine
         wall = time.perf_counter() - self.wall
         usage = {}
         for name, now in after.items():
@@ -299,7 +261,7 @@ class Fixture:
 def set_up_accounts(database_url: str, accounts: int) -> Fixture:
     """Customers and funded accounts, through the application (faster than HTTP)."""
     cause = Cause.cli()
-    bank = bootstrap(database_url=database_url)
+    bank = bootstrap(database_url=database_url, with_views=False)  # the log itself
     try:
         ids: list[UUID] = []
         customer_id: UUID | None = None
@@ -324,7 +286,7 @@ def set_up_accounts(database_url: str, accounts: int) -> Fixture:
 
 def check_store(database_url: str, fixture: Fixture, committed_by_clients: int) -> str:
     """Money conserved, and two account events per transfer the clients saw accepted."""
-    bank = bootstrap(database_url=database_url)
+    bank = bootstrap(database_url=database_url, with_views=False)  # the log itself
     try:
         total = Decimal(0)
         events = 0
@@ -502,7 +464,7 @@ class Server:
             "PYTHONUNBUFFERED": "1",
         }
         with self.stderr_path.open("wb") as stderr:
-            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            self.process = subprocess.Popen(
                 [sys.executable, "-m", "interfaces.cli", "serve",
                  "--host", "127.0.0.1", "--port", str(self.port),
                  "--workers", str(self.workers)],
@@ -515,7 +477,7 @@ class Server:
             )
 
     def pids(self) -> list[int]:
-        return _tree(self.process.pid) if self.process else []
+        return process_tree(self.process.pid) if self.process else []
 
     def stderr_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
@@ -726,9 +688,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def warn_if_busy() -> None:
     """Other work on the machine skews every figure: say so before starting."""
-    before, start = _machine_busy_seconds(), time.perf_counter()
+    before, start = machine_busy_seconds(), time.perf_counter()
     time.sleep(1.0)
-    busy = 100.0 * (_machine_busy_seconds() - before) / (time.perf_counter() - start)
+    busy = 100.0 * (machine_busy_seconds() - before) / (time.perf_counter() - start)
     if busy > 25.0:
         print(f"warning: the machine is already busy ({busy:.0f}% of one core of "
               f"{os.cpu_count()}); the figures will be low (see cpu[other=...])",

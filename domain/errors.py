@@ -56,7 +56,7 @@ class ValidationFailed(BankError):
 class NotFound(BankError):
     code = "not_found"
 
-    def __init__(self, kind: str, id: UUID | str) -> None:  # noqa: A002
+    def __init__(self, kind: str, id: UUID | str) -> None:
         super().__init__(f"{kind} {id} not found", resource=kind, id=id)
 
 

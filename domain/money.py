@@ -49,10 +49,14 @@ def check_precision(amount: Decimal, currency: str, loc: tuple[str | int, ...] =
         raise ValidationFailed.at(loc, f"{amount} exceeds {currency}'s precision")
 
 
+_QUANTUM = {code: Decimal(1).scaleb(-units) for code, units in MINOR_UNITS.items()}
+
+
 def format_amount(amount: Decimal, currency: str) -> str:
     """Exactly the currency's minor units: "10.50", JPY "1000"."""
-    m = minor_units(currency)
-    quantum = Decimal(1).scaleb(-m)
+    quantum = _QUANTUM.get(currency)
+    if quantum is None:
+        quantum = Decimal(1).scaleb(-minor_units(currency))
     text = f"{amount.quantize(quantum):f}"
     return "0" + text[2:] if text.startswith("-0") and Decimal(text) == 0 else text
 

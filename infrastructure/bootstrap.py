@@ -1,31 +1,130 @@
-"""The one wiring function: settings in, a ready application out."""
+"""The wiring: settings in, a ready application (and its projection runners) out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from application.bank import Bank
+from application.projections import PROJECTIONS
 from infrastructure.positions import position_lookup
 from infrastructure.settings import Settings
-from infrastructure.store import eventsourcing_env
+from infrastructure.store import StoreLocation, eventsourcing_env, parse_database_url
+from infrastructure.views.reader import SqlViewReader
+from infrastructure.views.rebuild import Progress, Rebuild
+from infrastructure.views.runner import ProjectionService, ProjectionWorker
+from infrastructure.views.store import ViewStore
+from infrastructure.views.subscriptions import Doorbell
 
 
 def bootstrap(
     settings: Settings | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
+    with_views: bool = True,
+    create_tables: bool = True,
     **overrides: Any,
 ) -> Bank:
-    """Build the application; tests pass overrides (``database_url="memory://"``...)."""
+    """Build the application; tests pass overrides (``database_url="memory://"``...).
+
+    ``with_views=False`` leaves the views out, so reads come from the aggregates: for
+    tests of the write side alone.
+    """
     settings = (settings or Settings()).model_copy(update=overrides)
     kwargs: dict[str, Any] = {}
     if clock is not None:
         kwargs["clock"] = clock
-    return Bank(
-        env=eventsourcing_env(settings),
+    env = eventsourcing_env(settings)
+    if not create_tables:
+        env["CREATE_TABLE"] = "no"  # the tables exist; DDL from many processes at once races
+    bank = Bank(
+        env=env,
         position_lookup=position_lookup,
         max_attempts=settings.max_attempts,
+        read_wait_seconds=settings.read_wait_ms / 1000,
+        business_tz=settings.business_tz,
         **kwargs,
     )
+    if with_views and parse_database_url(settings.database_url).kind != "memory":
+        store = ViewStore(bank.factory.datastore)  # type: ignore[attr-defined]
+        store.ensure_schema(list(PROJECTIONS))
+        bank.views = SqlViewReader(store, bank.recorder)
+    return bank
+
+
+def projection_names(names: Sequence[str] = ()) -> list[str]:
+    unknown = [n for n in names if n not in PROJECTIONS]
+    if unknown:
+        raise ValueError(
+            f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(PROJECTIONS)}"
+        )
+    return list(names) or list(PROJECTIONS)
+
+
+def _location(settings: Settings) -> StoreLocation:
+    location = parse_database_url(settings.database_url)
+    if location.kind == "memory":
+        raise ValueError("memory:// keeps no projections")
+    return location
+
+
+def _source(settings: Settings, connections: int, *, create_tables: bool = False) -> Bank:
+    """A Bank of its own for reading the log, with a pool sized for the runners.
+
+    One connection is kept open; the rest open when needed, so an idle server holds
+    few of PostgreSQL's (by default 100) connections.
+    """
+    return bootstrap(
+        settings, with_views=False, create_tables=create_tables,
+        pg_pool_size=1, pg_max_overflow=connections,
+    )
+
+
+def start_projections(
+    bank: Bank, settings: Settings | None = None, names: Sequence[str] = ()
+) -> ProjectionService:
+    """Start live runners in this process, for ``names`` (default: all)."""
+    settings = settings or Settings()
+    location = _location(settings)
+    chosen = projection_names(names)
+    # Each runner holds a LISTEN connection, pulls pages and writes batches.
+    source = _source(settings, 3 * len(chosen) + 1)
+    store = ViewStore(source.factory.datastore)  # type: ignore[attr-defined]
+    doorbell = Doorbell()
+    bank.saved_hooks.append(doorbell.ring)
+    notify = bank.views.notify if isinstance(bank.views, SqlViewReader) else (lambda *_: None)
+    workers = [
+        ProjectionWorker(name, source, store, location, on_commit=notify, doorbell=doorbell)
+        for name in chosen
+    ]
+    service = ProjectionService(workers, source)
+    service.start()
+    return service
+
+
+def rebuild_projections(
+    settings: Settings | None = None,
+    names: Sequence[str] = (),
+    *,
+    page_size: int = 10000,
+    processes: int | None = None,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
+) -> Rebuild:
+    """A rebuild of ``names`` (default: all); ``processes=1`` keeps it in this process."""
+    settings = settings or Settings()
+    return Rebuild(
+        projection_names(names),
+        functools.partial(open_log_source, settings, create_tables=True),
+        _location(settings),
+        worker_source=functools.partial(open_log_source, settings),
+        page_size=page_size, processes=processes, on_progress=on_progress,
+    )
+
+
+def open_log_source(settings: Settings, *, create_tables: bool = False) -> tuple[Bank, ViewStore]:
+    """A Bank to read the log and a store for its views (also in rebuild workers,
+    which leave creating tables to the process that started them)."""
+    source = _source(settings, 4, create_tables=create_tables)
+    return source, ViewStore(source.factory.datastore)  # type: ignore[attr-defined]

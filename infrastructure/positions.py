@@ -40,7 +40,7 @@ def _postgres(recorder: PostgresApplicationRecorder) -> PositionLookup:
 def _sqlite(recorder: SQLiteApplicationRecorder) -> PositionLookup:
     # The library's SQLite table keys notifications by rowid.
     statement = (
-        f"SELECT rowid FROM {recorder.events_table_name} "  # noqa: S608 (fixed table name)
+        f"SELECT rowid FROM {recorder.events_table_name} "
         "WHERE originator_id = ? AND originator_version = ?"
     )
 
@@ -55,8 +55,8 @@ def _sqlite(recorder: SQLiteApplicationRecorder) -> PositionLookup:
 
 def _popo(recorder: POPOApplicationRecorder) -> PositionLookup:
     def lookup(originator_id: UUID, version: int) -> int | None:
-        with recorder._database_lock:  # noqa: SLF001 (in-memory store for tests)
-            index = recorder._stored_events_index.get(str(originator_id), {})  # noqa: SLF001
+        with recorder._database_lock:
+            index = recorder._stored_events_index.get(str(originator_id), {})
             return index[version] + 1 if version in index else None
 
     return lookup

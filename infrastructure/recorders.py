@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Composed, Identifier
 

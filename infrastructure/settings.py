@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # Worker threads per server process for the blocking use cases.
     threads: int = 4
+    # Run the projection runners inside `backoffice serve`; turn off where they run as
+    # their own process (`backoffice projections run`).
+    run_projections: bool = True
 
     # How many times a write reloads and decides again after a concurrency conflict.
     max_attempts: int = 40

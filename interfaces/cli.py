@@ -1,4 +1,4 @@
-"""The ``backoffice`` command: serve the API and manage API keys.
+"""The ``backoffice`` command: serve the API, manage API keys, run the projections.
 
 Every command reads the same settings as the server (BACKOFFICE_DATABASE_URL...), so a
 command run beside ``make run`` works on the same data.
@@ -20,10 +20,12 @@ from domain.cause import Cause
 from domain.errors import BankError
 from infrastructure.bootstrap import bootstrap
 from infrastructure.settings import Settings
+from interfaces.projections_cli import projections
 
 app = typer.Typer(help="backoffice: the event-sourced banking back office.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
+app.add_typer(projections, name="projections")
 err = Console(stderr=True)
 
 
@@ -32,8 +34,15 @@ def serve(
     host: str = typer.Option(None, help="Default: BACKOFFICE_HOST or 127.0.0.1"),
     port: int = typer.Option(None, help="Default: BACKOFFICE_PORT or 8000"),
     workers: int = typer.Option(1, help="Worker processes (each keeps its own caches)"),
+    run_projections: bool = typer.Option(
+        None, "--projections/--no-projections",
+        help="Run the projection runners in the server (default: BACKOFFICE_RUN_PROJECTIONS, on)",
+    ),
 ) -> None:
-    """Serve the HTTP API."""
+    """Serve the HTTP API (and, by default, keep the projections up to date)."""
+    if run_projections is not None:
+        # The app factory reads its settings from the environment, in every worker.
+        os.environ["BACKOFFICE_RUN_PROJECTIONS"] = "true" if run_projections else "false"
     settings = Settings()
     uvicorn.run(
         "interfaces.http.app:create_app",

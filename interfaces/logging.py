@@ -11,7 +11,7 @@ _configured = False
 
 
 def configure_logging(log_format: str = "auto", level: str = "info") -> None:
-    global _configured  # noqa: PLW0603 (one configuration per process)
+    global _configured
     if _configured:
         return
     as_json = log_format == "json" or (log_format == "auto" and not sys.stdout.isatty())

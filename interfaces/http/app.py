@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 
 from application.bank import Bank
 from domain.errors import BankError, ValidationFailed
-from infrastructure.bootstrap import bootstrap
+from infrastructure.bootstrap import bootstrap, start_projections
 from infrastructure.settings import Settings
 from interfaces.http.pipeline import ReplayHit, respond
 from interfaces.http.problems import UNAVAILABLE_ERRORS, problem
@@ -35,9 +35,14 @@ def create_app(settings: Settings | None = None, bank: Bank | None = None) -> Fa
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         owned = bank is None
         app.state.bank = bank if bank is not None else bootstrap(settings)
+        app.state.projections = None
+        if settings.run_projections and app.state.bank.views is not None:
+            app.state.projections = start_projections(app.state.bank, settings)
         try:
             yield
         finally:
+            if app.state.projections is not None:
+                app.state.projections.stop()
             if owned:
                 app.state.bank.close()
 
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None, bank: Bank | None = None) -> Fa
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.projections = None
     app.state.telemetry = Telemetry()
     if bank is not None:
         app.state.bank = bank

@@ -11,6 +11,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, TypeVar, get_type_hints
 from uuid import UUID
 
@@ -24,7 +25,12 @@ from application.bank import Bank, Principal
 from application.idempotency import Claim, Outcome, fingerprint
 from domain.cause import Cause
 from domain.errors import NotFound, ValidationFailed
-from interfaces.http.errors import Forbidden, IdempotencyKeyRequired, PayloadTooLarge, Unauthorized
+from interfaces.http.errors import (
+    Forbidden,
+    IdempotencyKeyRequired,
+    PayloadTooLarge,
+    Unauthorized,
+)
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -33,7 +39,7 @@ TELLER, AUDITOR, COMPLIANCE, ADMIN = "teller", "auditor", "compliance", "admin"
 EVERY_ROLE = (TELLER, AUDITOR, COMPLIANCE, ADMIN)
 
 
-class ReplayHit(Exception):  # noqa: N818 (a control-flow signal, not a failure)
+class ReplayHit(Exception):
     """A retried request: answer what was answered the first time."""
 
     def __init__(self, outcome: Outcome) -> None:
@@ -167,6 +173,7 @@ def _endpoint(
     path_params = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(name, str))
         for name in list(inspect.signature(handler).parameters)[1:]
+        if name != "query"
     ]
 
     async def endpoint(**kwargs: Any) -> Any:
@@ -205,12 +212,67 @@ def writes(
     return decorate
 
 
+class Query:
+    """A read's query string; bad values are 422s located at ("query", name)."""
+
+    def __init__(self, request: Request) -> None:
+        self.params = request.query_params
+
+    def text(self, name: str, max_length: int = 1000) -> str | None:
+        value = self.params.get(name)
+        if value is not None and len(value) > max_length:
+            raise ValidationFailed.at(("query", name), f"at most {max_length} characters")
+        return value
+
+    def integer(self, name: str, default: int | None, low: int, high: int) -> int | None:
+        value = self.params.get(name)
+        if value is None or value == "":
+            return default
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise ValidationFailed.at(("query", name), f"must be an integer from {low} to {high}")
+        return int(value)
+
+    def min_position(self) -> int | None:
+        return self.integer("min_position", None, 0, 2**63 - 1)
+
+    def timestamp(self, name: str) -> datetime | None:
+        """An RFC 3339 timestamp with its offset (``Z`` or ``+01:00``)."""
+        value = self.params.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None or "T" not in value.upper():
+                raise ValueError(value)
+        except ValueError:
+            raise ValidationFailed.at(
+                ("query", name), "must be an RFC 3339 timestamp with an offset"
+            ) from None
+        return moment
+
+    def date(self, name: str) -> date | None:
+        value = self.params.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            if len(value) != 10:
+                raise ValueError(value)
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValidationFailed.at(("query", name), "must be a date (YYYY-MM-DD)") from None
+
+
 def reads(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A read: ``def handler(bank: Bank, **path_params) -> JSON-ready``, after auth."""
+    """A read: ``def handler(bank: Bank, **path_params[, query: Query]) -> JSON-ready``,
+    after auth."""
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+        wants_query = "query" in inspect.signature(handler).parameters
+
         def run(request: Request, **path: Any) -> Any:
             authenticate(request, roles)
+            if wants_query:
+                path["query"] = Query(request)
             return handler(bank_of(request), **path)
 
         return _endpoint(handler, run, reads_body=False)

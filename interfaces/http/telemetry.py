@@ -35,6 +35,19 @@ class Telemetry:
         self.database_up = Gauge(
             "backoffice_database_up", "1 when the database answered", registry=self.registry
         )
+        self.projection_position = Gauge(
+            "backoffice_projection_position", "Last log position a projection has processed",
+            ["projection"], registry=self.registry,
+        )
+        self.projection_lag = Gauge(
+            "backoffice_projection_lag_events",
+            "Events of a projection's own not yet processed", ["projection"],
+            registry=self.registry,
+        )
+        self.projection_generation = Gauge(
+            "backoffice_projection_generation", "The generation of tables readers see",
+            ["projection"], registry=self.registry,
+        )
 
 
 def _request_id(scope: Scope) -> str:

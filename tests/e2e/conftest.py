@@ -4,22 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import e2e_helpers
 import pytest
 from fastapi.testclient import TestClient
 
 from application.bank import Bank
 from domain.cause import Cause
+from infrastructure.settings import Settings
 from interfaces.http.app import create_app
 
 
 @pytest.fixture
-def app(bank: Bank):
-    return create_app(bank=bank)
+def app(bank: Bank, database_url: str):
+    # The projections run inside the app, as in `backoffice serve`.
+    return create_app(Settings(database_url=database_url), bank=bank)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reads():
+    """Each test's reads wait for the positions of its own writes (read-your-writes)."""
+    e2e_helpers.LAST_POSITION[0] = None
+    yield
 
 
 @pytest.fixture
 def client(app) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
+    with e2e_helpers.ReadYourWritesClient(app) as test_client:
         yield test_client
 
 

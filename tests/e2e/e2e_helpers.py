@@ -42,7 +42,41 @@ def patch(client: TestClient, path: str, key: str | None, body: Any, idem: Any =
     return client.patch(path, json=body, headers=headers(key, idem))
 
 
-def get(client: TestClient, path: str, key: str | None, extra: dict[str, str] | None = None) -> Response:
+# The last position a write answered with: reads ask the views to have reached it, as a
+# teller's system does to read its own writes (reset before each test).
+LAST_POSITION: list[int | None] = [None]
+
+
+class ReadYourWritesClient(TestClient):
+    """Remembers the position of every write, so helper reads can wait for it."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+        response = super().request(*args, **kwargs)
+        if response.request.method != "GET":
+            remember_position(response)
+        return response
+
+
+def remember_position(response: Response) -> Response:
+    if response.headers.get("content-type", "").startswith("application/json"):
+        position = response.json().get("position") if isinstance(response.json(), dict) else None
+        if isinstance(position, int):
+            wrote_at(position)
+    return response
+
+
+def wrote_at(position: int) -> None:
+    """Reads wait for ``position`` too (for writes made without the HTTP client)."""
+    LAST_POSITION[0] = max(position, LAST_POSITION[0] or 0)
+
+
+def get(
+    client: TestClient, path: str, key: str | None, extra: dict[str, str] | None = None,
+    fresh: bool = True,
+) -> Response:
+    """GET; ``fresh`` adds ``min_position`` = the last write's position to /v1 reads."""
+    if fresh and LAST_POSITION[0] is not None and path.startswith("/v1/") and "min_position=" not in path:
+        path += ("&" if "?" in path else "?") + f"min_position={LAST_POSITION[0]}"
     return client.get(path, headers=headers(key, None, extra))
 
 

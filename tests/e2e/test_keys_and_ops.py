@@ -121,7 +121,7 @@ def test_metrics_are_prometheus_text(client, teller):
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     text = r.text
-    assert re.search(r"^# TYPE \w+ (counter|gauge|histogram)$", text, re.M)
+    assert re.search(r"^# TYPE \w+ (counter|gauge|histogram)$", text, re.MULTILINE)
     samples = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert samples
     for line in samples:

@@ -109,7 +109,7 @@ def test_currency_is_checked_before_closed() -> None:
 
 @pytest.mark.parametrize("move", [posting.deposit, posting.withdraw])
 @pytest.mark.parametrize("amount", ["0", "-1.00"])
-def test_amounts_moved_must_be_positive(move, amount: str) -> None:  # noqa: ANN001
+def test_amounts_moved_must_be_positive(move, amount: str) -> None:
     account = account_with(balance="100")
     with pytest.raises(ValidationFailed):
         move(account, eur(amount), "cash", CAUSE)
@@ -118,7 +118,7 @@ def test_amounts_moved_must_be_positive(move, amount: str) -> None:  # noqa: ANN
 
 
 @pytest.mark.parametrize("move", [posting.deposit, posting.withdraw])
-def test_unknown_channel_is_refused(move) -> None:  # noqa: ANN001
+def test_unknown_channel_is_refused(move) -> None:
     account = account_with(balance="100")
     with pytest.raises(ValidationFailed):
         move(account, eur("1"), "carrier-pigeon", CAUSE)
@@ -280,7 +280,7 @@ def test_posting_events_replay_to_equal_accounts() -> None:
 
 @given(st.lists(st.tuples(st.sampled_from(["deposit", "withdraw", "transfer"]),
                           st.integers(1, 20_000), st.booleans()), max_size=40))
-def test_postings_never_breach_available_and_always_balance(ops) -> None:  # noqa: ANN001
+def test_postings_never_breach_available_and_always_balance(ops) -> None:
     accounts = [account_with(limit="50.00"), account_with(limit="0")]
     internal = D(0)
     for kind, cents, flip in ops:

@@ -6,7 +6,17 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from application.bank import Bank
-from interfaces.http.pipeline import ADMIN, EVERY_ROLE, TELLER, Call, path_id, reads, respond, writes
+from interfaces.http.pipeline import (
+    ADMIN,
+    EVERY_ROLE,
+    TELLER,
+    Call,
+    Query,
+    path_id,
+    reads,
+    respond,
+    writes,
+)
 from interfaces.http.schemas import AccountIn, FreezeIn, LimitIn, NoBody
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -25,8 +35,31 @@ def open_account(c: Call) -> Response:
 
 @router.get("/{account_id}")
 @reads(*EVERY_ROLE)
-def get_account(bank: Bank, account_id: str) -> dict[str, Any]:
-    return bank.get_account(path_id(account_id, "account"))
+def get_account(bank: Bank, account_id: str, query: Query) -> dict[str, Any]:
+    return bank.get_account(path_id(account_id, "account"), query.min_position())
+
+
+@router.get("/{account_id}/balance")
+@reads(*EVERY_ROLE)
+def balance(bank: Bank, account_id: str, query: Query) -> dict[str, Any]:
+    return bank.balance(
+        path_id(account_id, "account"),
+        as_of=query.timestamp("as_of"),
+        min_position=query.min_position(),
+    )
+
+
+@router.get("/{account_id}/statement")
+@reads(*EVERY_ROLE)
+def statement(bank: Bank, account_id: str, query: Query) -> dict[str, Any]:
+    return bank.statement(
+        path_id(account_id, "account"),
+        start=query.date("from"),
+        end=query.date("to"),
+        cursor=query.text("cursor"),
+        limit=query.integer("limit", 100, 1, 1000) or 100,
+        min_position=query.min_position(),
+    )
 
 
 @router.post("/{account_id}/freeze", status_code=200)

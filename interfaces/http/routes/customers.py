@@ -6,7 +6,17 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from application.bank import Bank
-from interfaces.http.pipeline import ADMIN, EVERY_ROLE, TELLER, Call, path_id, reads, respond, writes
+from interfaces.http.pipeline import (
+    ADMIN,
+    EVERY_ROLE,
+    TELLER,
+    Call,
+    Query,
+    path_id,
+    reads,
+    respond,
+    writes,
+)
 from interfaces.http.schemas import CustomerChangeIn, CustomerIn
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -37,5 +47,6 @@ def get_customer(bank: Bank, customer_id: str) -> dict[str, Any]:
 
 @router.get("/{customer_id}/accounts")
 @reads(*EVERY_ROLE)
-def customer_accounts(bank: Bank, customer_id: str) -> dict[str, Any]:
-    return {"accounts": bank.customer_accounts(path_id(customer_id, "customer"))}
+def customer_accounts(bank: Bank, customer_id: str, query: Query) -> dict[str, Any]:
+    accounts = bank.customer_accounts(path_id(customer_id, "customer"), query.min_position())
+    return {"accounts": accounts}

@@ -6,7 +6,15 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from application.bank import Bank
-from interfaces.http.pipeline import ADMIN, AUDITOR, Call, path_id, reads, respond, writes
+from interfaces.http.pipeline import (
+    ADMIN,
+    AUDITOR,
+    Call,
+    path_id,
+    reads,
+    respond,
+    writes,
+)
 from interfaces.http.schemas import NoBody
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])

@@ -6,7 +6,17 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from application.bank import Bank
-from interfaces.http.pipeline import ADMIN, EVERY_ROLE, TELLER, Call, path_id, reads, respond, writes
+from interfaces.http.pipeline import (
+    ADMIN,
+    EVERY_ROLE,
+    TELLER,
+    Call,
+    Query,
+    path_id,
+    reads,
+    respond,
+    writes,
+)
 from interfaces.http.schemas import CashMovementIn, TransferIn
 
 router = APIRouter(prefix="/v1", tags=["money movements"])
@@ -53,5 +63,5 @@ def transfer(c: Call) -> Response:
 
 @router.get("/transactions/{transaction_id}")
 @reads(*EVERY_ROLE)
-def get_transaction(bank: Bank, transaction_id: str) -> dict[str, Any]:
-    return bank.get_transaction(path_id(transaction_id, "transaction"))
+def get_transaction(bank: Bank, transaction_id: str, query: Query) -> dict[str, Any]:
+    return bank.get_transaction(path_id(transaction_id, "transaction"), query.min_position())

@@ -1,0 +1,50 @@
+"""Read models of the event log: what tellers and auditors read, rebuildable at any time.
+
+Each projection turns events into rows of its view. The logic lives here; the SQL that
+stores the rows (and the tracking record written in the same transaction) lives in
+``infrastructure.views``.
+"""
+
+from application.projections.accounts import (
+    AccountRow,
+    AccountsProjection,
+    AccountsView,
+)
+from application.projections.base import BatchProjection, Item, topic_of
+from application.projections.ledger import LedgerBalance, LedgerProjection, LedgerView
+from application.projections.statements import (
+    StatementEntry,
+    StatementHead,
+    StatementsProjection,
+    StatementsView,
+)
+from application.projections.transactions import (
+    TransactionRow,
+    TransactionsProjection,
+    TransactionsView,
+)
+
+PROJECTIONS: dict[str, type[BatchProjection]] = {  # type: ignore[type-arg]
+    cls.name: cls
+    for cls in (AccountsProjection, StatementsProjection, LedgerProjection, TransactionsProjection)
+}
+
+__all__ = [
+    "PROJECTIONS",
+    "AccountRow",
+    "AccountsProjection",
+    "AccountsView",
+    "BatchProjection",
+    "Item",
+    "LedgerBalance",
+    "LedgerProjection",
+    "LedgerView",
+    "StatementEntry",
+    "StatementHead",
+    "StatementsProjection",
+    "StatementsView",
+    "TransactionRow",
+    "TransactionsProjection",
+    "TransactionsView",
+    "topic_of",
+]

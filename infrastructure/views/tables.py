@@ -1,0 +1,78 @@
+"""The tables of each projection's view, one set per generation.
+
+Readers query stable SQL views (``accounts``, ...) that point at the current
+generation's tables (``accounts_g3``, ...). A rebuild fills the next generation's
+tables while the current one keeps serving, then re-points the views and the
+generation record in one transaction.
+
+Amounts are stored as decimal text and times as fixed-width UTC text
+(``2026-11-23T10:00:00.000000Z``), so both stores keep them exact and in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    base: str  # the stable view's name
+    columns: str
+    primary_key: str
+    indexes: tuple[tuple[str, str], ...] = ()  # (suffix, columns)
+    clustered: bool = False  # SQLite: store rows in primary-key order (range scans)
+
+
+TABLES: dict[str, tuple[Table, ...]] = {
+    "accounts": (
+        Table(
+            "accounts",
+            "account_id TEXT NOT NULL, customer_id TEXT NOT NULL, currency TEXT NOT NULL, "
+            "product TEXT NOT NULL, status TEXT NOT NULL, ledger_balance TEXT NOT NULL, "
+            "held_amount TEXT NOT NULL, overdraft_limit TEXT NOT NULL, "
+            "opened_at TEXT NOT NULL, opened_position BIGINT NOT NULL, "
+            "version BIGINT NOT NULL, position BIGINT NOT NULL",
+            "account_id",
+            (("customer", "customer_id, opened_position"),),
+        ),
+        # Each account's overdraft limit over time, for balances as of a past moment.
+        Table(
+            "account_limits",
+            "account_id TEXT NOT NULL, effective_at TEXT NOT NULL, position BIGINT NOT NULL, "
+            "overdraft_limit TEXT NOT NULL",
+            "account_id, effective_at, position",
+            clustered=True,
+        ),
+    ),
+    "statements": (
+        Table(
+            "statement_entries",
+            "account_id TEXT NOT NULL, booked_at TEXT NOT NULL, position BIGINT NOT NULL, "
+            "seq INTEGER NOT NULL, transaction_id TEXT NOT NULL, kind TEXT NOT NULL, "
+            "direction TEXT NOT NULL, amount TEXT NOT NULL, balance_after TEXT NOT NULL, "
+            "reference TEXT",
+            "account_id, booked_at, position, seq",
+            clustered=True,
+        ),
+    ),
+    "ledger": (
+        Table(
+            "ledger_balances",
+            "account TEXT NOT NULL, currency TEXT NOT NULL, debits TEXT NOT NULL, "
+            "credits TEXT NOT NULL, position BIGINT NOT NULL",
+            "account, currency",
+        ),
+    ),
+    "transactions": (
+        Table(
+            "transactions",
+            "transaction_id TEXT NOT NULL, position BIGINT NOT NULL, booked_at TEXT NOT NULL, "
+            "kind TEXT NOT NULL, currency TEXT NOT NULL, body TEXT NOT NULL",
+            "transaction_id",
+        ),
+    ),
+}
+
+
+def generation_table(base: str, generation: int) -> str:
+    return f"{base}_g{generation}"
