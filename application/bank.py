@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -30,8 +30,9 @@ from eventsourcing.application import (
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
 
+from application.batches import BatchItem, check_items, rejection
 from application.errors import IdempotencyKeyReused, ReplayedError, ServiceUnavailable
-from application.idempotency import Claim, Outcome
+from application.idempotency import Claim, Outcome, ResourceRef
 from application.ports import (
     PositionLookup,
     PositionLookupFactory,
@@ -41,6 +42,7 @@ from application.ports import (
 from application.reads import (
     account_row_view,
     decode_cursor,
+    hold_row_view,
     range_bounds,
     statement_view,
 )
@@ -50,16 +52,27 @@ from application.views import (
     account_view,
     api_key_view,
     customer_view,
+    hold_view,
     timestamp,
     transaction_view,
 )
 from domain import posting
 from domain.account import Account
 from domain.api_key import REGISTRY_ID, ApiKey, ApiKeyRegistry
+from domain.batch import Batch
+from domain.calendar import CALENDAR_ID, BusinessCalendar
 from domain.cause import Cause
 from domain.countries import is_country_code
 from domain.customer import Customer, check_customer_fields
-from domain.errors import BankError, NotFound, ValidationFailed
+from domain.errors import (
+    BankError,
+    BatchRejected,
+    BookedBeforeOpening,
+    NotFound,
+    ValidationFailed,
+)
+from domain.hold import STATUSES as HOLD_STATUSES
+from domain.hold import Hold
 from domain.idempotency import IdempotencyRecord
 from domain.ledger import INTERNAL_ACCOUNTS, Entry
 from domain.money import Money, format_amount, is_currency, parse_amount
@@ -190,7 +203,8 @@ class Bank(Application[UUID]):
         if self.views is None:
             return [self.get_account(account_id) for account_id in customer.account_ids]
         self._await_views(("accounts",), min_position)
-        return [account_row_view(row) for row in self.views.customer_accounts(customer_id)]
+        now = self.clock()
+        return [account_row_view(row) for row in self.views.customer_accounts(customer_id, now)]
 
     # ------------------------------------------------------------------- accounts
 
@@ -215,16 +229,16 @@ class Bank(Application[UUID]):
             account = Account.open(customer.id, currency, cause, product, limit, opened_at)
             customer.add_account(account.id, cause)
             # The account's event last: the answer's position is the account's own.
-            return [customer, account], account_view(account)
+            return [customer, account], account_view(account, self.clock())
 
         return self._execute(work, cause, claim, touches=(customer_id,))
 
     def get_account(self, account_id: UUID, min_position: int | None = None) -> dict[str, Any]:
         if self.views is None:
             account = self._read(Account, account_id, "account")
-            return self._with_position(account, account_view(account))
+            return self._with_position(account, account_view(account, self.clock()))
         self._await_views(("accounts",), min_position)
-        row = self.views.account(account_id)
+        row = self.views.account(account_id, self.clock())
         if row is None:
             raise NotFound("account", account_id)
         return account_row_view(row)
@@ -243,12 +257,11 @@ class Bank(Application[UUID]):
             raise ValidationFailed.at(("query", "as_of"), "as_of may not be in the future")
         moment = as_of or now
         self._await_views(("accounts", "statements"), min_position)
-        account = views.account(account_id)
+        account = views.account(account_id, now)
         if account is None:
             raise NotFound("account", account_id)
         found = views.balance_as_of(account_id, moment)
-        # Holds arrive with issue 4; none has ever been placed, so none counts.
-        available = found.ledger_balance + found.overdraft_limit
+        available = found.ledger_balance - found.held_amount + found.overdraft_limit
         return {
             "account_id": str(account_id),
             "as_of": timestamp(moment),
@@ -270,7 +283,7 @@ class Bank(Application[UUID]):
         after = decode_cursor(cursor) if cursor else None
         lower, upper = range_bounds(start, end, self.business_tz)
         self._await_views(("accounts", "statements"), min_position)
-        account = views.account(account_id)
+        account = views.account(account_id, self.clock())
         if account is None:
             raise NotFound("account", account_id)
         page = views.statement(account_id, lower, upper, after, limit)
@@ -280,16 +293,17 @@ class Bank(Application[UUID]):
     def freeze_account(
         self, account_id: UUID, reason: str, cause: Cause, claim: Claim | None = None
     ) -> Outcome:
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-            raise ValidationFailed.at(("reason",), "a reason of 1 to 500 characters is required")
+        self._check_reason(reason, required=True)
         return self._change_account(account_id, cause, claim, lambda a: a.freeze(reason, cause))
 
     def unfreeze_account(self, account_id: UUID, cause: Cause, claim: Claim | None = None) -> Outcome:
         return self._change_account(account_id, cause, claim, lambda a: a.unfreeze(cause))
 
     def close_account(self, account_id: UUID, cause: Cause, claim: Claim | None = None) -> Outcome:
+        self.expire_lapsed_holds_of(account_id)  # a lapsed hold does not keep it open
+
         def close(account: Account) -> bool:
-            account.close(cause)
+            account.close(cause, self.clock())
             return True
 
         return self._change_account(account_id, cause, claim, close)
@@ -297,10 +311,7 @@ class Bank(Application[UUID]):
     def set_overdraft_limit(
         self, account_id: UUID, overdraft_limit: str, cause: Cause, claim: Claim | None = None
     ) -> Outcome:
-        if not isinstance(overdraft_limit, str) or not _DECIMAL_TEXT.fullmatch(overdraft_limit):
-            raise ValidationFailed.at(
-                ("overdraft_limit",), "must be a money string such as \"500.00\""
-            )
+        self._check_money_text(overdraft_limit, ("overdraft_limit",))
 
         def change(account: Account) -> bool:
             limit = parse_amount(overdraft_limit, account.currency, ("overdraft_limit",))
@@ -318,7 +329,7 @@ class Bank(Application[UUID]):
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             account = self._load(Account, account_id, "account")
             changed = change(account)
-            return ([account] if changed else []), account_view(account)
+            return ([account] if changed else []), account_view(account, self.clock())
 
         return self._execute(work, cause, claim, touches=(account_id,))
 
@@ -382,7 +393,7 @@ class Bank(Application[UUID]):
             if conducted_by is not None:
                 self._load(Customer, conducted_by, "customer", decides=False)
             txn = move(
-                account, money, channel, cause,
+                account, money, channel, cause, self.clock(),
                 reference=reference, conducted_by=conducted_by, counterparty=counterparty,
             )
             return [account, txn], transaction_view(txn)
@@ -406,7 +417,9 @@ class Bank(Application[UUID]):
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             source = self._load(Account, from_account_id, "account")
             destination = self._load(Account, to_account_id, "account")
-            txn = posting.transfer(source, destination, money, cause, reference=reference)
+            txn = posting.transfer(
+                source, destination, money, cause, self.clock(), reference=reference
+            )
             # Both accounts and the record in one save(): one database transaction.
             return [source, destination, txn], transaction_view(txn)
 
@@ -423,6 +436,310 @@ class Bank(Application[UUID]):
         if row is None:
             raise NotFound("transaction", transaction_id)
         return {**row.body, "position": row.position}
+
+    def reverse_transaction(
+        self, transaction_id: UUID, reason: str, cause: Cause, claim: Claim | None = None
+    ) -> Outcome:
+        self._check_reason(reason, required=True)
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            original = self._load(Transaction, transaction_id, "transaction")
+            accounts = {
+                account_id: self._load(Account, account_id, "account")
+                for account_id in original.customer_account_ids()
+            }
+            txn = posting.reverse(original, accounts, reason, cause)
+            # The reversing transaction last: the answer's position is its own.
+            return [*accounts.values(), original, txn], transaction_view(txn)
+
+        return self._execute(work, cause, claim, touches=(transaction_id,))
+
+    # --------------------------------------------------------------------- holds
+
+    def place_hold(
+        self,
+        account_id: UUID,
+        amount: str,
+        currency: str,
+        cause: Cause,
+        reference: str | None = None,
+        expires_at: datetime | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        money = self._money(amount, currency)
+        self._check_reference(reference)
+        if expires_at is not None and expires_at <= self.clock():
+            raise ValidationFailed.at(("expires_at",), "expires_at must be in the future")
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            account = self._load(Account, account_id, "account")
+            now = self.clock()
+            hold = posting.place_hold(account, money, now, cause, reference, expires_at)
+            return [account, hold], hold_view(hold, now)
+
+        return self._execute(work, cause, claim, touches=(account_id,))
+
+    def capture_hold(
+        self,
+        hold_id: UUID,
+        cause: Cause,
+        amount: str | None = None,
+        to_account_id: UUID | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        if amount is not None:
+            self._check_money_text(amount, ("amount",))
+        self.expire_hold(hold_id)  # a lapsed hold's expiry is recorded on its next touch
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            hold = self._load(Hold, hold_id, "hold")
+            destination = (
+                self._load(Account, to_account_id, "account") if to_account_id else None
+            )
+            account = self._load(Account, hold.account_id, "account")
+            taken = None
+            if amount is not None:
+                taken = Money(parse_amount(amount, hold.currency), hold.currency)
+                taken.check_positive()
+            txn = posting.capture(
+                hold, account, destination, taken and taken.amount, self.clock(), cause
+            )
+            changed: list[Aggregate] = [hold, account, *([destination] if destination else [])]
+            return [*changed, txn], transaction_view(txn)
+
+        touches = (hold_id, *([to_account_id] if to_account_id else []))
+        return self._execute(work, cause, claim, touches=touches)
+
+    def release_hold(
+        self, hold_id: UUID, cause: Cause, reason: str | None = None, claim: Claim | None = None
+    ) -> Outcome:
+        self._check_reason(reason, required=False)
+        self.expire_hold(hold_id)
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            hold = self._load(Hold, hold_id, "hold")
+            account = self._load(Account, hold.account_id, "account")
+            now = self.clock()
+            posting.release(hold, account, reason, now, cause)
+            return [account, hold], hold_view(hold, now)
+
+        return self._execute(work, cause, claim, touches=(hold_id,))
+
+    def expire_hold(self, hold_id: UUID) -> bool:
+        """Record the expiry of a hold past its expires_at (booked at expires_at).
+
+        False when there is nothing to record: unknown, not active, or not lapsed.
+        """
+        cause = Cause.system()
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            hold = self._load(Hold, hold_id, "hold")
+            now = self.clock()
+            if not hold.is_lapsed(now):
+                return [], {}
+            account = self._load(Account, hold.account_id, "account")
+            posting.expire(hold, account, now, cause)
+            return [account, hold], {}
+
+        try:
+            return self._execute(work, cause, None, touches=(hold_id,)).position is not None
+        except NotFound:
+            return False
+
+    def expire_lapsed_holds_of(self, account_id: UUID) -> int:
+        try:
+            account = self._read(Account, account_id, "account")
+        except NotFound:
+            return 0
+        return sum(self.expire_hold(h) for h in account.lapsed_hold_ids(self.clock()))
+
+    def expire_lapsed_holds(self, limit: int = 500) -> int:
+        """The sweeper's step: record the due expiries (at most ``limit``)."""
+        now = self.clock()
+        if self.views is not None:
+            due = [row.hold_id for row in self.views.lapsed_holds(now, limit)]
+        else:  # memory://: look through every hold placed
+            due = [
+                e.originator_id
+                for e in self._events_of(Hold.Placed)
+                if e.expires_at is not None and e.expires_at <= now
+            ][:limit]
+        return sum(self.expire_hold(hold_id) for hold_id in due)
+
+    def get_hold(self, hold_id: UUID, min_position: int | None = None) -> dict[str, Any]:
+        """From the hold's own record, always current (``min_position`` is met)."""
+        hold = self._read(Hold, hold_id, "hold")
+        return self._with_position(hold, hold_view(hold, self.clock()))
+
+    def account_holds(
+        self, account_id: UUID, status: str | None = None, min_position: int | None = None
+    ) -> list[dict[str, Any]]:
+        if status is not None and status not in HOLD_STATUSES:
+            raise ValidationFailed.at(("query", "status"), f"must be one of {HOLD_STATUSES}")
+        now = self.clock()
+        if self.views is None:
+            account = self._read(Account, account_id, "account")
+            holds = [
+                self.get_hold(e.hold_id)
+                for e in self.events.get(account.id)
+                if isinstance(e, Account.FundsHeld)
+            ]
+        else:
+            self._await_views(("accounts",), min_position)
+            if self.views.account(account_id, now) is None:
+                raise NotFound("account", account_id)
+            holds = [hold_row_view(row, now) for row in self.views.account_holds(account_id)]
+        return [h for h in holds if status is None or h["status"] == status]
+
+    # ------------------------------------------------------------------- batches
+
+    def post_batch(
+        self,
+        atomic: bool,
+        items: list[dict[str, Any]],
+        cause: Cause,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        """Apply the items in order against the running state, in one save.
+
+        Atomic: all post or none (409 batch_rejected naming each failing item). Not
+        atomic: a refused item is left out and the others post. Either way one
+        database transaction carries the whole batch.
+        """
+        checked = check_items(items, self.clock())
+        imports = [item for item in checked if item.booked_at is not None]
+        if imports:
+            cause = replace(cause, via="import")
+        touches = tuple({i for item in checked for i in item.account_ids})
+
+        def work() -> tuple[list[Aggregate], Any]:
+            return self._apply_batch(atomic, checked, imports, cause)
+
+        outcome = self._execute(work, cause, claim, touches=touches)
+        if outcome.replayed or not outcome.positions:
+            return outcome
+        # Each transaction's position, now that the save has given them.
+        for result in outcome.body["results"]:
+            if "transaction" in result:
+                txn = result["transaction"]
+                txn["position"] = outcome.positions[UUID(txn["transaction_id"])]
+        return outcome
+
+    def _apply_batch(
+        self, atomic: bool, items: list[BatchItem], imports: list[BatchItem], cause: Cause
+    ) -> tuple[list[Aggregate], Any]:
+        now = self.clock()
+        calendar = self._calendar() if imports else None
+        accounts: dict[UUID, Account] = {}
+        results: list[dict[str, Any]] = []
+        changed: list[Aggregate] = []
+        refused: list[dict[str, Any]] = []
+        import_days: list[date] = []
+        for item in items:
+            try:
+                for account_id in item.account_ids:
+                    if account_id not in accounts:
+                        accounts[account_id] = self._load(Account, account_id, "account")
+                txn = self._apply_item(item, accounts, calendar, now, cause)
+            except ValidationFailed:
+                raise
+            except BankError as error:  # this item's own refusal (404s included)
+                refused.append({"index": item.index, "code": error.code, "detail": error.detail})
+                results.append(rejection(item.index, error.code, error.detail))
+                continue
+            changed.append(txn)
+            if item.booked_at is not None:
+                import_days.append(self._business_day(item.booked_at))
+            body = transaction_view(txn)
+            results.append({"index": item.index, "status": "posted", "transaction": body})
+        if atomic and refused:
+            raise BatchRejected(refused)
+        batch = Batch.record(
+            atomic,
+            [
+                {k: v for k, v in r.items() if k != "transaction"}
+                | ({"transaction_id": r["transaction"]["transaction_id"]} if "transaction" in r else {})
+                for r in results
+            ],
+            cause,
+        )
+        if calendar is not None and import_days:
+            # Recorded on the calendar, so a close of these days races with this save.
+            calendar.record_import(batch.id, min(import_days), max(import_days), cause)
+            changed.append(calendar)
+        body = {"batch_id": str(batch.id), "atomic": atomic, "results": results}
+        # The batch record last: the answer's position is its own.
+        return [*accounts.values(), *changed, batch], ResourceRef("batch", batch.id, body)
+
+    def _apply_item(
+        self,
+        item: BatchItem,
+        accounts: dict[UUID, Account],
+        calendar: BusinessCalendar | None,
+        now: datetime,
+        cause: Cause,
+    ) -> Transaction:
+        details = dict(item.details)
+        if item.booked_at is not None:
+            assert calendar is not None
+            calendar.check_open(self._business_day(item.booked_at))
+            for account_id in item.account_ids:
+                if item.booked_at < accounts[account_id].opened_on:
+                    raise BookedBeforeOpening(account_id, timestamp(item.booked_at) or "")
+            details["booked_at"] = item.booked_at
+        if item.type == "transfer":
+            assert item.from_account_id is not None and item.to_account_id is not None
+            return posting.transfer(
+                accounts[item.from_account_id], accounts[item.to_account_id], item.money,
+                cause, now, **details,
+            )
+        assert item.account_id is not None
+        if details.get("conducted_by") is not None:
+            self._load(Customer, details["conducted_by"], "customer", decides=False)
+        move = posting.deposit if item.type == "deposit" else posting.withdraw
+        return move(accounts[item.account_id], item.money, item.channel, cause, now, **details)
+
+    def get_batch(self, batch_id: UUID) -> dict[str, Any]:
+        """The batch as posted, each transaction as it stands now, from the log."""
+        batch = self._read(Batch, batch_id, "batch")
+        results = []
+        for result in batch.results:
+            shown = {k: v for k, v in result.items() if k != "transaction_id"}
+            if "transaction_id" in result:
+                txn = self._read(Transaction, UUID(result["transaction_id"]), "transaction")
+                shown["transaction"] = self._with_position(txn, transaction_view(txn))
+            results.append(shown)
+        body = {"batch_id": str(batch.id), "atomic": batch.atomic, "results": results}
+        return self._with_position(batch, body)
+
+    # ------------------------------------------------------------- business days
+
+    def close_business_day(self, day: date, cause: Cause, claim: Claim | None = None) -> Outcome:
+        """Make ``day`` and every day before it final (nothing more booked on them)."""
+
+        def work() -> tuple[list[Aggregate], dict[str, Any]]:
+            calendar = self._calendar()
+            now = self.clock()
+            changed = calendar.close(day, now, now.astimezone(self.business_tz).date(), cause)
+            body = {"date": day.isoformat(), "closed_at": timestamp(calendar.closed_at)}
+            return ([calendar] if changed else []), body
+
+        return self._execute(work, cause, claim, touches=(CALENDAR_ID,))
+
+    def closed_through(self) -> date | None:
+        try:
+            return self._read(BusinessCalendar, CALENDAR_ID, "calendar").closed_through
+        except NotFound:
+            return None
+
+    def _calendar(self) -> BusinessCalendar:
+        try:
+            return self._load(BusinessCalendar, CALENDAR_ID, "calendar")
+        except NotFound:
+            return BusinessCalendar(cause=Cause.system())
+
+    def _business_day(self, moment: datetime) -> date:
+        return moment.astimezone(self.business_tz).date()
 
     # ----------------------------------------------------------------- API keys
 
@@ -519,15 +836,7 @@ class Bank(Application[UUID]):
         return balances
 
     def _posted_transactions(self) -> Iterator[Transaction.Posted]:
-        topic = f"{Transaction.Posted.__module__}:{Transaction.Posted.__qualname__}"
-        start = 1
-        while True:
-            page = self.recorder.select_notifications(start, 1000, topics=[topic])
-            for notification in page:
-                yield self.mapper.to_domain_event(notification)
-            if len(page) < 1000:
-                return
-            start = page[-1].id + 1
+        return self._events_of(Transaction.Posted)
 
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -578,7 +887,7 @@ class Bank(Application[UUID]):
                 if replay is not None:
                     return replay
             refusal: BankError | None = None
-            body: dict[str, Any] = {}
+            body: Any = {}
             self._decision.loaded = []
             try:
                 aggregates, body = work()
@@ -592,15 +901,22 @@ class Bank(Application[UUID]):
             # that only informed a refusal or a no-op is not: check it is current, or
             # another process's write could be ignored or a refusal wrongly remembered.
             consulted = loaded if refusal is not None else [a for a in loaded if not a.pending_events]
+            if refusal is not None:
+                # A refusal can come after some copies were changed (a batch's earlier
+                # items): those changes are not saved, so the copies must go.
+                self._evict([a for a in loaded if a.pending_events])
             if any(self._is_stale(a) for a in consulted):
                 self._evict(loaded)
                 continue
             if refusal is not None and claim is None:
                 raise refusal
+            ref = body if isinstance(body, ResourceRef) else None
+            if ref is not None:
+                body = ref.body
             pending: list[Aggregate] = list(aggregates)
             if claim is not None:
                 remembered: dict[str, Any] = (
-                    {"body": body}
+                    ({"ref": [ref.kind, str(ref.id)]} if ref is not None else {"body": body})
                     if refusal is None
                     else {"error": {"code": refusal.code, "detail": refusal.detail,
                                     "extra": refusal.extra()}}
@@ -632,8 +948,9 @@ class Bank(Application[UUID]):
                 continue
             if refusal is not None:
                 raise refusal
-            position = max((r.notification.id for r in recordings), default=None)
-            return Outcome(body=body, position=position)
+            positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
+            position = max(positions.values(), default=None)
+            return Outcome(body=body, position=position, positions=positions)
         raise ServiceUnavailable("concurrent updates kept conflicting; retry the request")
 
     def replay(self, claim: Claim) -> Outcome | None:
@@ -647,6 +964,11 @@ class Bank(Application[UUID]):
         if "error" in record.outcome:
             stored = record.outcome["error"]
             raise ReplayedError(stored["code"], stored["detail"], stored["extra"])
+        if "ref" in record.outcome:
+            kind, ref_id = record.outcome["ref"]
+            shown = dict(self._ref_readers[kind](UUID(ref_id)))
+            position = shown.pop("position")
+            return Outcome(body=shown, position=position, replayed=True)
         last = record.outcome.get("last_event")
         position = (
             self._position_of(UUID(last[0]), last[1])
@@ -711,6 +1033,33 @@ class Bank(Application[UUID]):
         money = Money(parse_amount(amount, currency), currency)
         money.check_positive()
         return money
+
+    @property
+    def _ref_readers(self) -> dict[str, Callable[[UUID], dict[str, Any]]]:
+        return {"batch": self.get_batch}
+
+    def _events_of(self, event_class: type) -> Iterator[Any]:
+        topic = f"{event_class.__module__}:{event_class.__qualname__}"
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, 1000, topics=[topic])
+            for notification in page:
+                yield self.mapper.to_domain_event(notification)
+            if len(page) < 1000:
+                return
+            start = page[-1].id + 1
+
+    @staticmethod
+    def _check_money_text(amount: Any, loc: tuple[str | int, ...]) -> None:
+        if not isinstance(amount, str) or not _DECIMAL_TEXT.fullmatch(amount):
+            raise ValidationFailed.at(loc, "must be a money string such as \"500.00\"")
+
+    @staticmethod
+    def _check_reason(reason: Any, *, required: bool) -> None:
+        if reason is None and not required:
+            return
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+            raise ValidationFailed.at(("reason",), "a reason of 1 to 500 characters is required")
 
     @staticmethod
     def _check_reference(reference: str | None) -> None:

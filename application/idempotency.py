@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -28,6 +29,18 @@ class Outcome:
     body: dict[str, Any]
     position: int | None
     replayed: bool = False
+    # The log position of each aggregate's last event written (not part of the answer).
+    positions: dict[UUID, int] = field(default_factory=dict, compare=False, repr=False)
 
     def response(self) -> dict[str, Any]:
         return {**self.body, "position": self.position}
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """A decision's answer that the idempotency record names rather than copies (a
+    batch's answer can be large): a replay reads the resource again."""
+
+    kind: str
+    id: UUID
+    body: dict[str, Any]

@@ -13,6 +13,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from application.projections import (
     AccountRow,
+    HoldRow,
     LedgerBalance,
     StatementEntry,
     TransactionRow,
@@ -40,6 +41,7 @@ class StatementPage:
 class BalanceAsOf:
     ledger_balance: Decimal  # after every entry booked at or before the moment
     overdraft_limit: Decimal  # in force at the moment (0 before the account opened)
+    held_amount: Decimal  # by holds placed and not yet captured, released or expired
     position: int | None  # of the last event counted
 
 
@@ -61,9 +63,17 @@ class ViewReader(Protocol):
     def wait(self, projections: Sequence[str], position: int, timeout_s: float) -> bool:
         """Wait until ``reached``, at most ``timeout_s``; False when it timed out."""
 
-    def account(self, account_id: UUID) -> AccountRow | None: ...
+    def account(self, account_id: UUID, now: datetime) -> AccountRow | None:
+        """The account's row; its held amount leaves out holds lapsed at ``now``."""
 
-    def customer_accounts(self, customer_id: UUID) -> list[AccountRow]: ...
+    def customer_accounts(self, customer_id: UUID, now: datetime) -> list[AccountRow]: ...
+
+    def hold(self, hold_id: UUID) -> HoldRow | None: ...
+
+    def account_holds(self, account_id: UUID) -> list[HoldRow]: ...
+
+    def lapsed_holds(self, now: datetime, limit: int) -> list[HoldRow]:
+        """Active holds whose expires_at has passed: their expiry is due."""
 
     def transaction(self, transaction_id: UUID) -> TransactionRow | None: ...
 

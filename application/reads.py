@@ -10,9 +10,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from application.ports import StatementPage
-from application.projections import AccountRow
+from application.projections import AccountRow, HoldRow
 from application.projections.statements import EntryKey
-from application.views import timestamp
+from application.views import hold_body, timestamp
 from domain.errors import ValidationFailed
 from domain.money import format_amount
 
@@ -102,3 +102,9 @@ def account_row_view(row: AccountRow) -> dict[str, Any]:
     }
 
 
+def hold_row_view(row: HoldRow, now: datetime) -> dict[str, Any]:
+    body = hold_body(
+        row.hold_id, row.account_id, row.amount, row.captured_amount, row.currency,
+        row.status_at(now), row.expires_at, row.reference, row.placed_at,
+    )
+    return {**body, "position": row.position}

@@ -10,6 +10,7 @@ from uuid import UUID
 from domain.account import Account
 from domain.api_key import ApiKey
 from domain.customer import FIELDS, Customer
+from domain.hold import Hold
 from domain.money import format_amount
 from domain.transaction import POSTED, Transaction
 
@@ -38,8 +39,9 @@ def customer_view(customer: Customer) -> dict[str, Any]:
     }
 
 
-def account_view(account: Account, held: Decimal = Decimal(0)) -> dict[str, Any]:
+def account_view(account: Account, now: datetime) -> dict[str, Any]:
     money = lambda amount: format_amount(amount, account.currency)
+    held = account.held_amount(now)
     return {
         "account_id": str(account.id),
         "customer_id": str(account.customer_id),
@@ -47,7 +49,7 @@ def account_view(account: Account, held: Decimal = Decimal(0)) -> dict[str, Any]
         "product": account.product,
         "status": account.status,
         "ledger_balance": money(account.ledger_balance),
-        "available_balance": money(account.available_balance - held),
+        "available_balance": money(account.available_at(now)),
         "held_amount": money(held),
         "overdraft_limit": money(account.overdraft_limit),
         "opened_at": timestamp(account.opened_on),
@@ -115,6 +117,37 @@ def _transaction_body(
     if reversed_by is not None:
         view["reversed_by"] = str(reversed_by)
     return view
+
+
+def hold_view(hold: Hold, now: datetime) -> dict[str, Any]:
+    return hold_body(
+        hold.id, hold.account_id, hold.amount, hold.captured_amount, hold.currency,
+        hold.status_at(now), hold.expires_at, hold.reference, hold.created_on,
+    )
+
+
+def hold_body(
+    hold_id: UUID,
+    account_id: UUID,
+    amount: Decimal,
+    captured: Decimal,
+    currency: str,
+    status: str,
+    expires_at: datetime | None,
+    reference: str | None,
+    placed_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "hold_id": str(hold_id),
+        "account_id": str(account_id),
+        "amount": format_amount(amount, currency),
+        "captured_amount": format_amount(captured, currency),
+        "currency": currency,
+        "status": status,
+        "expires_at": timestamp(expires_at),
+        "reference": reference,
+        "placed_at": timestamp(placed_at),
+    }
 
 
 def api_key_view(key: ApiKey) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from domain.errors import (
     InsufficientFunds,
     ValidationFailed,
 )
+from domain.hold import lapsed
 from domain.money import Money, check_precision, format_amount
 
 ACTIVE = "active"
@@ -59,6 +60,21 @@ class Account(Aggregate):
         overdraft_limit: Decimal
         cause: Cause
 
+    class FundsHeld(Aggregate.Event):
+        hold_id: UUID
+        amount: Decimal
+        expires_at: datetime | None
+        cause: Cause
+
+    class HeldFundsReleased(Aggregate.Event):
+        """Part or all of a hold no longer counts: ``reason`` is captured, released
+        or expired."""
+
+        hold_id: UUID
+        amount: Decimal
+        reason: str
+        cause: Cause
+
     @event(Opened)
     def __init__(
         self,
@@ -78,6 +94,8 @@ class Account(Aggregate):
         self.status = ACTIVE
         self.ledger_balance = Decimal(0)
         self.freeze_reason: str | None = None
+        # What each active hold still holds, and until when: hold id -> (amount, expiry).
+        self.holds: dict[UUID, tuple[Decimal, datetime | None]] = {}
 
     @classmethod
     def open(
@@ -106,9 +124,30 @@ class Account(Aggregate):
     def opened_on(self) -> datetime:
         return self.opened_at or self.created_on
 
+    def held_amount(self, now: datetime | None = None) -> Decimal:
+        """What active holds still hold. A hold past its expiry at ``now`` no longer
+        counts, whether or not its expiry has been recorded yet (without ``now``,
+        every hold not yet recorded as ended counts: the cautious answer)."""
+        return sum(
+            (
+                amount
+                for amount, expires_at in self.holds.values()
+                if now is None or not lapsed(expires_at, now)
+            ),
+            Decimal(0),
+        )
+
+    def available_at(self, now: datetime | None) -> Decimal:
+        """Ledger − held + overdraft limit, never clamped (a reversal or a limit cut
+        can take it below zero)."""
+        return self.ledger_balance - self.held_amount(now) + self.overdraft_limit
+
     @property
     def available_balance(self) -> Decimal:
-        return self.ledger_balance + self.overdraft_limit
+        return self.available_at(None)
+
+    def lapsed_hold_ids(self, now: datetime) -> list[UUID]:
+        return [h for h, (_, expires_at) in self.holds.items() if lapsed(expires_at, now)]
 
     def money(self, amount: Decimal) -> Money:
         return Money(amount, self.currency)
@@ -140,24 +179,36 @@ class Account(Aggregate):
     def check_can_credit(self) -> None:
         self.check_not_closed()
 
-    def check_can_debit(self, amount: Decimal, *, enforce_limit: bool = True) -> None:
+    def check_not_frozen(self) -> None:
+        if self.status == FROZEN:
+            raise AccountFrozen(self.id)
+
+    def check_can_debit(
+        self, amount: Decimal, now: datetime | None = None, *, enforce_limit: bool = True
+    ) -> None:
         """Frozen accounts take credits only; a debit must leave available >= 0.
 
         Reversals pass ``enforce_limit=False``: the contract lets them take an
         account past its limit, but never touch a closed account.
         """
         self.check_not_closed()
-        if enforce_limit and self.status == FROZEN:
-            raise AccountFrozen(self.id)
-        if enforce_limit and self.available_balance - amount < 0:
-            raise InsufficientFunds(
-                self.id, self.format(self.available_balance), self.format(amount)
-            )
+        if enforce_limit:
+            self.check_not_frozen()
+            self.check_funds(amount, now)
 
-    def check_can_close(self) -> None:
+    def check_funds(self, amount: Decimal, now: datetime | None) -> None:
+        available = self.available_at(now)
+        if available - amount < 0:
+            raise InsufficientFunds(self.id, self.format(available), self.format(amount))
+
+    def check_can_close(self, now: datetime | None = None) -> None:
         self.check_not_closed()
-        if self.ledger_balance != 0:
+        if self.ledger_balance != 0 or self.held_amount(now) != 0:
             raise AccountNotEmpty(self.id, self.format(self.ledger_balance))
+
+    def check_can_hold(self, amount: Decimal, now: datetime) -> None:
+        """Like a debit: not closed, not frozen, and it must fit the available balance."""
+        self.check_can_debit(amount, now)
 
     # --- commands --------------------------------------------------------------
 
@@ -171,10 +222,37 @@ class Account(Aggregate):
         amount: Decimal,
         cause: Cause,
         *,
+        now: datetime | None = None,
         enforce_limit: bool = True,
     ) -> None:
-        self.check_can_debit(amount, enforce_limit=enforce_limit)
+        self.check_can_debit(amount, now, enforce_limit=enforce_limit)
         self._debit(transaction_id=transaction_id, amount=amount, cause=cause)
+
+    def hold(
+        self,
+        hold_id: UUID,
+        amount: Decimal,
+        expires_at: datetime | None,
+        now: datetime,
+        cause: Cause,
+    ) -> None:
+        self.check_can_hold(amount, now)
+        self._hold(hold_id=hold_id, amount=amount, expires_at=expires_at, cause=cause)
+
+    def capture_held(
+        self, hold_id: UUID, transaction_id: UUID, amount: Decimal, cause: Cause
+    ) -> None:
+        """Debit what a hold set aside: the money was reserved, so no funds check,
+        but a frozen account captures nothing."""
+        self.check_not_closed()
+        self.check_not_frozen()
+        self._release_held(hold_id=hold_id, amount=amount, reason="captured", cause=cause)
+        self._debit(transaction_id=transaction_id, amount=amount, cause=cause)
+
+    def release_held(self, hold_id: UUID, reason: str, cause: Cause) -> None:
+        """A release or an expiry: taken even by a frozen account."""
+        amount, _ = self.holds[hold_id]
+        self._release_held(hold_id=hold_id, amount=amount, reason=reason, cause=cause)
 
     def freeze(self, reason: str, cause: Cause) -> bool:
         """Returns False when already frozen (nothing to record)."""
@@ -191,8 +269,8 @@ class Account(Aggregate):
         self._unfreeze(cause=cause)
         return True
 
-    def close(self, cause: Cause) -> None:
-        self.check_can_close()
+    def close(self, cause: Cause, now: datetime | None = None) -> None:
+        self.check_can_close(now)
         self._close(cause=cause)
 
     def set_overdraft_limit(self, limit: Decimal, cause: Cause) -> bool:
@@ -231,3 +309,17 @@ class Account(Aggregate):
     @event(OverdraftLimitChanged)
     def _set_overdraft_limit(self, overdraft_limit: Decimal, cause: Cause) -> None:
         self.overdraft_limit = overdraft_limit
+
+    @event(FundsHeld)
+    def _hold(
+        self, hold_id: UUID, amount: Decimal, expires_at: datetime | None, cause: Cause
+    ) -> None:
+        self.holds[hold_id] = (amount, expires_at)
+
+    @event(HeldFundsReleased)
+    def _release_held(self, hold_id: UUID, amount: Decimal, reason: str, cause: Cause) -> None:
+        held, expires_at = self.holds[hold_id]
+        if held == amount:
+            del self.holds[hold_id]
+        else:
+            self.holds[hold_id] = (held - amount, expires_at)

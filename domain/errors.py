@@ -109,3 +109,68 @@ class AccountNotEmpty(BankError):
             account_id=account_id,
         )
 
+
+
+class HoldNotActive(BankError):
+    code = "hold_not_active"
+
+    def __init__(self, hold_id: UUID, status: str) -> None:
+        super().__init__(f"hold {hold_id} is {status}, not active", hold_id=hold_id, status=status)
+
+
+class CaptureExceedsHold(BankError):
+    code = "capture_exceeds_hold"
+
+    def __init__(self, hold_id: UUID, remaining: str, requested: str) -> None:
+        super().__init__(
+            f"hold {hold_id} has {remaining} left to capture, {requested} requested",
+            hold_id=hold_id,
+            remaining=remaining,
+        )
+
+
+class AlreadyReversed(BankError):
+    code = "already_reversed"
+
+    def __init__(self, transaction_id: UUID, reversed_by: UUID) -> None:
+        super().__init__(
+            f"transaction {transaction_id} was already reversed by {reversed_by}",
+            transaction_id=transaction_id,
+            reversed_by=reversed_by,
+        )
+
+
+class BusinessDayClosed(BankError):
+    code = "business_day_closed"
+
+    def __init__(self, day: str, closed_through: str) -> None:
+        super().__init__(
+            f"business day {day} is closed (every day through {closed_through} is final)",
+            date=day,
+            closed_through=closed_through,
+        )
+
+
+class BatchRejected(BankError):
+    """An atomic batch with failing items: nothing of it was posted."""
+
+    code = "batch_rejected"
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+        super().__init__(
+            f"{len(items)} item(s) of the atomic batch were refused; nothing was posted",
+            items=items,
+        )
+
+
+class BookedBeforeOpening(BankError):
+    """An import booked before its account was opened."""
+
+    code = "validation_error"
+
+    def __init__(self, account_id: UUID, booked_at: str) -> None:
+        super().__init__(
+            f"booked_at {booked_at} is before account {account_id} was opened",
+            account_id=account_id,
+        )

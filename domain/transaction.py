@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.cause import Cause
+from domain.errors import AlreadyReversed, ValidationFailed
 from domain.ledger import Entry, check_balanced
 
 KINDS = ("deposit", "withdrawal", "transfer", "capture", "reversal")
@@ -29,6 +30,13 @@ class Transaction(Aggregate):
         entries: list[dict[str, Any]]
         booked_at: datetime | None
         reverses: UUID | None
+        cause: Cause
+
+    class Reversed(Aggregate.Event):
+        """A later transaction mirrors this one; the record itself is never edited."""
+
+        reversed_by: UUID
+        reason: str
         cause: Cause
 
     @event(Posted)
@@ -110,3 +118,21 @@ class Transaction(Aggregate):
 
     def customer_account_ids(self) -> list[UUID]:
         return [UUID(e.account) for e in self.entries if not e.is_internal]
+
+    def check_reversible(self) -> None:
+        if self.reversed_by is not None:
+            raise AlreadyReversed(self.id, self.reversed_by)
+        if self.kind == "reversal":
+            raise ValidationFailed.at(
+                ("transaction_id",),
+                "a reversal is not reversed again: post a new transaction instead",
+            )
+
+    def mark_reversed(self, reversed_by: UUID, reason: str, cause: Cause) -> None:
+        self.check_reversible()
+        self._reversed(reversed_by=reversed_by, reason=reason, cause=cause)
+
+    @event(Reversed)
+    def _reversed(self, reversed_by: UUID, reason: str, cause: Cause) -> None:
+        self.reversed_by = reversed_by
+        self.reversal_reason = reason

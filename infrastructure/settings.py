@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # Run the projection runners inside `backoffice serve`; turn off where they run as
     # their own process (`backoffice projections run`).
     run_projections: bool = True
+    # How often `serve` records the expiry of holds past their expires_at (0: never;
+    # a lapsed hold stops counting at once either way, and its next touch records it).
+    hold_sweep_seconds: float = 5.0
 
     # How many times a write reloads and decides again after a concurrency conflict.
     max_attempts: int = 40

@@ -6,9 +6,12 @@ stores the rows (and the tracking record written in the same transaction) lives 
 """
 
 from application.projections.accounts import (
+    AccountChanges,
     AccountRow,
     AccountsProjection,
     AccountsView,
+    HoldChange,
+    HoldRow,
 )
 from application.projections.base import BatchProjection, Item, topic_of
 from application.projections.ledger import LedgerBalance, LedgerProjection, LedgerView
@@ -31,10 +34,13 @@ PROJECTIONS: dict[str, type[BatchProjection]] = {  # type: ignore[type-arg]
 
 __all__ = [
     "PROJECTIONS",
+    "AccountChanges",
     "AccountRow",
     "AccountsProjection",
     "AccountsView",
     "BatchProjection",
+    "HoldChange",
+    "HoldRow",
     "Item",
     "LedgerBalance",
     "LedgerProjection",

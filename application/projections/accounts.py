@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,7 +13,9 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from application.projections.base import BatchProjection, Item, RowCache, topic_of
+from domain import hold
 from domain.account import ACTIVE, CLOSED, FROZEN, Account
+from domain.hold import Hold
 
 
 @dataclass(slots=True)
@@ -54,16 +56,72 @@ class LimitChange:
     overdraft_limit: Decimal
 
 
+@dataclass(slots=True)
+class HoldRow:
+    hold_id: UUID
+    account_id: UUID
+    amount: Decimal
+    captured_amount: Decimal
+    currency: str
+    status: str  # as recorded: an active hold past expires_at reads as expired
+    expires_at: datetime | None
+    reference: str | None
+    placed_at: datetime
+    ended_at: datetime | None  # when it was captured in full, released or expired
+    position: int  # of the hold's last event
+
+    def clone(self) -> HoldRow:
+        return HoldRow(
+            self.hold_id, self.account_id, self.amount, self.captured_amount, self.currency,
+            self.status, self.expires_at, self.reference, self.placed_at, self.ended_at,
+            self.position,
+        )
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.captured_amount
+
+    def status_at(self, now: datetime) -> str:
+        if self.status == hold.ACTIVE and hold.lapsed(self.expires_at, now):
+            return hold.EXPIRED
+        return self.status
+
+
+@dataclass(frozen=True, slots=True)
+class HoldChange:
+    """A change of what an account holds, from a moment on (for balances as of a past
+    moment). Expiries are not changes here: a hold stops counting at its expires_at."""
+
+    account_id: UUID
+    effective_at: datetime
+    position: int
+    hold_id: UUID
+    delta: Decimal
+
+
+@dataclass
+class AccountChanges:
+    """What one batch changes in the accounts view."""
+
+    accounts: dict[UUID, AccountRow] = field(default_factory=dict)
+    limits: list[LimitChange] = field(default_factory=list)
+    holds: dict[UUID, HoldRow] = field(default_factory=dict)
+    hold_changes: list[HoldChange] = field(default_factory=list)
+
+
 class AccountsView(TrackingRecorder, ABC):
     @abstractmethod
     def load_accounts(self, account_ids: Iterable[UUID]) -> dict[UUID, AccountRow]:
         """The stored rows of these accounts (absent ids are left out)."""
 
     @abstractmethod
-    def save_accounts(
-        self, rows: Sequence[AccountRow], limits: Sequence[LimitChange], tracking: Tracking
-    ) -> None:
-        """Upsert the rows, add the limit changes and record the tracking, atomically."""
+    def load_holds(self, hold_ids: Iterable[UUID]) -> dict[UUID, HoldRow]:
+        """The stored rows of these holds (absent ids are left out)."""
+
+    @abstractmethod
+    def save_accounts(self, changes: AccountChanges, tracking: Tracking) -> None:
+        """Upsert the account and hold rows, add the limit and hold changes and record
+        the tracking, atomically."""
 
 
 def _opened(row: AccountRow | None, e: Any, position: int) -> AccountRow:
@@ -102,6 +160,14 @@ def _limit_changed(row: AccountRow, e: Any) -> None:
     row.overdraft_limit = e.overdraft_limit
 
 
+def _held(row: AccountRow, e: Any) -> None:
+    row.held_amount += e.amount
+
+
+def _held_released(row: AccountRow, e: Any) -> None:
+    row.held_amount -= e.amount
+
+
 # How each event changes an account's row (in place: rows are the batch's own copies).
 _CHANGES: dict[type, Callable[[AccountRow, Any], None]] = {
     Account.FundsCredited: _credited,
@@ -110,7 +176,49 @@ _CHANGES: dict[type, Callable[[AccountRow, Any], None]] = {
     Account.Unfrozen: _status(ACTIVE),
     Account.Closed: _status(CLOSED),
     Account.OverdraftLimitChanged: _limit_changed,
+    Account.FundsHeld: _held,
+    Account.HeldFundsReleased: _held_released,
 }
+
+
+def _hold_placed(e: Any, position: int) -> HoldRow:
+    return HoldRow(
+        hold_id=e.originator_id, account_id=e.account_id, amount=e.amount,
+        captured_amount=Decimal(0), currency=e.currency, status=hold.ACTIVE,
+        expires_at=e.expires_at, reference=e.reference, placed_at=e.timestamp,
+        ended_at=None, position=position,
+    )
+
+
+def apply_hold_event(row: HoldRow | None, e: Any, position: int) -> HoldRow:
+    """The hold's row after ``e`` (``row`` itself, changed, unless ``e`` places it)."""
+    kind = type(e)
+    if kind is Hold.Placed:
+        return _hold_placed(e, position)
+    if row is None:
+        raise LookupError(f"event for hold {e.originator_id} before it was placed")
+    if kind is Hold.Captured:
+        row.captured_amount += e.amount
+        if row.captured_amount == row.amount:
+            row.status, row.ended_at = hold.CAPTURED, e.timestamp
+    elif kind is Hold.Released:
+        row.status, row.ended_at = hold.RELEASED, e.timestamp
+    elif kind is Hold.Expired:
+        row.status, row.ended_at = hold.EXPIRED, e.expired_at
+    row.position = position
+    return row
+
+
+_HOLD_EVENTS = (Hold.Placed, Hold.Captured, Hold.Released, Hold.Expired)
+
+
+def hold_change(e: Any, position: int) -> HoldChange | None:
+    """The change of what the account holds, except an expiry (see HoldChange)."""
+    if type(e) is Account.FundsHeld:
+        return HoldChange(e.originator_id, e.timestamp, position, e.hold_id, e.amount)
+    if type(e) is Account.HeldFundsReleased and e.reason != hold.EXPIRED:
+        return HoldChange(e.originator_id, e.timestamp, position, e.hold_id, -e.amount)
+    return None
 
 
 def apply_account_event(row: AccountRow | None, event: Any, position: int) -> AccountRow:
@@ -127,37 +235,61 @@ def apply_account_event(row: AccountRow | None, event: Any, position: int) -> Ac
 
 class AccountsProjection(BatchProjection[AccountsView]):
     name = "accounts"
-    topics = tuple(topic_of(cls) for cls in (Account.Opened, *_CHANGES))
+    topics = tuple(topic_of(cls) for cls in (Account.Opened, *_CHANGES, *_HOLD_EVENTS))
 
     def __init__(self, view: AccountsView) -> None:
         super().__init__(view)
         self._cache: RowCache[UUID, AccountRow] = RowCache()
+        self._holds: RowCache[UUID, HoldRow] = RowCache()
 
     def process_batch(self, items: Sequence[Item], tracking: Tracking) -> None:
-        ids = {event.originator_id for event, _ in items}
+        hold_ids = {e.originator_id for e, _ in items if type(e) in _HOLD_EVENTS}
+        ids = {e.originator_id for e, _ in items} - hold_ids
         stored, missing = self._cache.get_many(ids)
         if missing:
             stored.update(self.view.load_accounts(missing))
-        changed: dict[UUID, AccountRow] = {}
-        limits: list[LimitChange] = []
+        stored_holds, missing = self._holds.get_many(hold_ids)
+        if missing:
+            stored_holds.update(self.view.load_holds(missing))
+        changes = AccountChanges()
         for event, position in items:
             kind = type(event)
+            if kind in _HOLD_EVENTS:
+                self._apply_hold(changes, stored_holds, event, position)
+                continue
             if kind is not Account.Opened and kind not in _CHANGES:
                 continue
             account_id = event.originator_id
-            row = changed.get(account_id)
+            row = changes.accounts.get(account_id)
             if row is None and account_id in stored:
                 row = stored[account_id].clone()  # the cache keeps what is committed
-            row = changed[account_id] = apply_account_event(row, event, position)
+            row = changes.accounts[account_id] = apply_account_event(row, event, position)
             if kind is Account.Opened or kind is Account.OverdraftLimitChanged:
                 effective_at = row.opened_at if kind is Account.Opened else event.timestamp
-                limits.append(LimitChange(account_id, effective_at, position, row.overdraft_limit))
+                changes.limits.append(
+                    LimitChange(account_id, effective_at, position, row.overdraft_limit)
+                )
+            change = hold_change(event, position)
+            if change is not None:
+                changes.hold_changes.append(change)
         try:
-            self.view.save_accounts(list(changed.values()), limits, tracking)
+            self.view.save_accounts(changes, tracking)
         except BaseException:
             self.forget()
             raise
-        self._cache.update(changed)
+        self._cache.update(changes.accounts)
+        self._holds.update(changes.holds)
+
+    @staticmethod
+    def _apply_hold(
+        changes: AccountChanges, stored: dict[UUID, HoldRow], event: Any, position: int
+    ) -> None:
+        hold_id = event.originator_id
+        row = changes.holds.get(hold_id)
+        if row is None and hold_id in stored:
+            row = stored[hold_id].clone()
+        changes.holds[hold_id] = apply_hold_event(row, event, position)
 
     def forget(self) -> None:
         self._cache.clear()
+        self._holds.clear()

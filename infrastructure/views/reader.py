@@ -16,6 +16,7 @@ from application.ports import BalanceAsOf, ProjectionStatus, StatementPage
 from application.projections import (
     PROJECTIONS,
     AccountRow,
+    HoldRow,
     LedgerBalance,
     TransactionRow,
 )
@@ -24,6 +25,7 @@ from infrastructure.views.store import Cursor, ViewStore, time_text
 from infrastructure.views.writers import (
     account_from_row,
     entry_from_row,
+    hold_from_row,
     ledger_from_row,
     transaction_from_row,
 )
@@ -77,18 +79,55 @@ class SqlViewReader:
 
     # -------------------------------------------------------------------- reads
 
-    def account(self, account_id: UUID) -> AccountRow | None:
-        with self.store.read() as cur:
+    def account(self, account_id: UUID, now: datetime) -> AccountRow | None:
+        with self.store.read() as cur:  # one snapshot: the row and its holds agree
             row = cur.run("SELECT * FROM {accounts} WHERE account_id = %s", (str(account_id),)).one()
-        return None if row is None else account_from_row(row)
+            return None if row is None else self._held_now(cur, account_from_row(row), now)
 
-    def customer_accounts(self, customer_id: UUID) -> list[AccountRow]:
+    def customer_accounts(self, customer_id: UUID, now: datetime) -> list[AccountRow]:
         with self.store.read() as cur:
             rows = cur.run(
                 "SELECT * FROM {accounts} WHERE customer_id = %s ORDER BY opened_position",
                 (str(customer_id),),
             ).all()
-        return [account_from_row(row) for row in rows]
+            return [self._held_now(cur, account_from_row(row), now) for row in rows]
+
+    @staticmethod
+    def _held_now(cur: Cursor, account: AccountRow, now: datetime) -> AccountRow:
+        """The row's held amount, less active holds already past their expiry (they
+        stop counting at expires_at, before any expiry event is written)."""
+        if account.held_amount == 0:
+            return account
+        lapsed = cur.run(
+            "SELECT amount, captured_amount FROM {holds} WHERE account_id = %s "
+            "AND status = 'active' AND expires_at <= %s",
+            (str(account.account_id), time_text(now)),
+        ).all()
+        for row in lapsed:
+            account.held_amount -= Decimal(row["amount"]) - Decimal(row["captured_amount"])
+        return account
+
+    def hold(self, hold_id: UUID) -> HoldRow | None:
+        with self.store.read() as cur:
+            row = cur.run("SELECT * FROM {holds} WHERE hold_id = %s", (str(hold_id),)).one()
+        return None if row is None else hold_from_row(row)
+
+    def account_holds(self, account_id: UUID) -> list[HoldRow]:
+        with self.store.read() as cur:
+            rows = cur.run(
+                "SELECT * FROM {holds} WHERE account_id = %s ORDER BY placed_at, position",
+                (str(account_id),),
+            ).all()
+        return [hold_from_row(row) for row in rows]
+
+    def lapsed_holds(self, now: datetime, limit: int) -> list[HoldRow]:
+        with self.store.read() as cur:
+            rows = cur.run(
+                "SELECT * FROM {holds} WHERE status = 'active' AND expires_at <= %s "
+                "ORDER BY expires_at LIMIT %s",
+                (time_text(now), limit),
+            ).all()
+        return [hold_from_row(row) for row in rows]
 
     def transaction(self, transaction_id: UUID) -> TransactionRow | None:
         with self.store.read() as cur:
@@ -161,10 +200,20 @@ class SqlViewReader:
                 "AND effective_at <= %s ORDER BY effective_at DESC, position DESC LIMIT 1",
                 (account, at),
             ).one()
-        positions = [int(row["position"]) for row in (entry, limit) if row is not None]
+            # Held then: placements less captures and releases up to the moment, of
+            # the holds not yet past their expiry at that moment.
+            held_rows = cur.run(
+                "SELECT c.delta, c.position FROM {hold_changes} c JOIN {holds} h "
+                "ON h.hold_id = c.hold_id WHERE c.account_id = %s AND c.effective_at <= %s "
+                "AND (h.expires_at IS NULL OR h.expires_at > %s)",
+                (account, at, at),
+            ).all()
+        held = sum((Decimal(row["delta"]) for row in held_rows), Decimal(0))
+        positions = [int(row["position"]) for row in (entry, limit, *held_rows) if row is not None]
         return BalanceAsOf(
             ledger_balance=Decimal(entry["balance_after"]) if entry else Decimal(0),
             overdraft_limit=Decimal(limit["overdraft_limit"]) if limit else Decimal(0),
+            held_amount=held,
             position=max(positions) if positions else None,
         )
 

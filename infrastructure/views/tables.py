@@ -43,6 +43,24 @@ TABLES: dict[str, tuple[Table, ...]] = {
             "account_id, effective_at, position",
             clustered=True,
         ),
+        Table(
+            "holds",
+            "hold_id TEXT NOT NULL, account_id TEXT NOT NULL, amount TEXT NOT NULL, "
+            "captured_amount TEXT NOT NULL, currency TEXT NOT NULL, status TEXT NOT NULL, "
+            "expires_at TEXT, reference TEXT, placed_at TEXT NOT NULL, ended_at TEXT, "
+            "position BIGINT NOT NULL",
+            "hold_id",
+            (("account", "account_id, placed_at"), ("status", "status, expires_at")),
+        ),
+        # What each account holds over time (placements, captures and releases), for
+        # available balances as of a past moment; expiries count by the hold's expires_at.
+        Table(
+            "hold_changes",
+            "account_id TEXT NOT NULL, effective_at TEXT NOT NULL, position BIGINT NOT NULL, "
+            "hold_id TEXT NOT NULL, delta TEXT NOT NULL",
+            "account_id, effective_at, position",
+            clustered=True,
+        ),
     ),
     "statements": (
         Table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -12,8 +13,10 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 
 from application.projections import (
+    AccountChanges,
     AccountRow,
     AccountsView,
+    HoldRow,
     LedgerBalance,
     LedgerView,
     StatementEntry,
@@ -22,9 +25,9 @@ from application.projections import (
     TransactionRow,
     TransactionsView,
 )
-from application.projections.accounts import LimitChange
 from application.projections.ledger import LedgerKey
 from application.projections.statements import EntryKey
+from application.projections.transactions import ReversalMark, reversed_row
 from infrastructure.views.store import (
     Cursor,
     ViewStore,
@@ -138,12 +141,42 @@ class SqlAccountsView(SqlView, AccountsView):
                     found[account.account_id] = account
         return found
 
-    def save_accounts(
-        self, rows: Sequence[AccountRow], limits: Sequence[LimitChange], tracking: Tracking
-    ) -> None:
+    HOLD_COLUMNS = (
+        "hold_id, account_id, amount, captured_amount, currency, status, expires_at, "
+        "reference, placed_at, ended_at, position"
+    )
+
+    def load_holds(self, hold_ids: Iterable[UUID]) -> dict[UUID, HoldRow]:
+        ids = [str(i) for i in hold_ids]
+        found: dict[UUID, HoldRow] = {}
+        with self.store.read() as cur:
+            for chunk in _chunks(ids):
+                rows = cur.run(
+                    f"SELECT {self.HOLD_COLUMNS} FROM {self.t('holds')} "
+                    f"WHERE hold_id IN ({_marks(len(chunk))})",
+                    chunk,
+                ).all()
+                for row in rows:
+                    found[UUID(row["hold_id"])] = hold_from_row(row)
+        return found
+
+    def save_accounts(self, changes: AccountChanges, tracking: Tracking) -> None:
+        rows = changes.accounts.values()
         limit_rows = [
             (str(c.account_id), time_text(c.effective_at), c.position, str(c.overdraft_limit))
-            for c in limits
+            for c in changes.limits
+        ]
+        hold_rows = [
+            (
+                str(h.hold_id), str(h.account_id), str(h.amount), str(h.captured_amount),
+                h.currency, h.status, _maybe_time(h.expires_at), h.reference,
+                time_text(h.placed_at), _maybe_time(h.ended_at), h.position,
+            )
+            for h in changes.holds.values()
+        ]
+        change_rows = [
+            (str(c.account_id), time_text(c.effective_at), c.position, str(c.hold_id), str(c.delta))
+            for c in changes.hold_changes
         ]
         limit_columns = "account_id, effective_at, position, overdraft_limit"
         params = [
@@ -161,6 +194,14 @@ class SqlAccountsView(SqlView, AccountsView):
                 "status, ledger_balance, held_amount, overdraft_limit, version, position", params,
             )
             self.insert(cur, "account_limits", limit_columns, limit_rows)
+            self.upsert(
+                cur, "holds", self.HOLD_COLUMNS, "hold_id",
+                "captured_amount, status, ended_at, position", hold_rows,
+            )
+            self.insert(
+                cur, "hold_changes", "account_id, effective_at, position, hold_id, delta",
+                change_rows,
+            )
 
         self.commit(tracking, write)
 
@@ -178,6 +219,26 @@ def account_from_row(row: Any) -> AccountRow:
         opened_at=parse_time(row["opened_at"]),
         opened_position=int(row["opened_position"]),
         version=int(row["version"]),
+        position=int(row["position"]),
+    )
+
+
+def _maybe_time(moment: datetime | None) -> str | None:
+    return None if moment is None else time_text(moment)
+
+
+def hold_from_row(row: Any) -> HoldRow:
+    return HoldRow(
+        hold_id=UUID(row["hold_id"]),
+        account_id=UUID(row["account_id"]),
+        amount=Decimal(row["amount"]),
+        captured_amount=Decimal(row["captured_amount"]),
+        currency=row["currency"],
+        status=row["status"],
+        expires_at=parse_time(row["expires_at"]) if row["expires_at"] else None,
+        reference=row["reference"],
+        placed_at=parse_time(row["placed_at"]),
+        ended_at=parse_time(row["ended_at"]) if row["ended_at"] else None,
         position=int(row["position"]),
     )
 
@@ -311,7 +372,12 @@ class SqlTransactionsView(SqlView, TransactionsView):
     projection_name = "transactions"
 
     def save_transactions(
-        self, rows: Sequence[TransactionRow], tracking: Tracking, *, only_new: bool = False
+        self,
+        rows: Sequence[TransactionRow],
+        tracking: Tracking,
+        *,
+        only_new: bool = False,
+        reversals: Sequence[ReversalMark] = (),
     ) -> None:
         params = [
             (
@@ -321,15 +387,29 @@ class SqlTransactionsView(SqlView, TransactionsView):
             for r in rows
         ]
         columns = "transaction_id, position, booked_at, kind, currency, body"
-        if only_new:
-            self.commit(tracking, lambda cur: self.insert(cur, "transactions", columns, params))
-            return
-        self.commit(
-            tracking,
-            lambda cur: self.upsert(
-                cur, "transactions", columns, "transaction_id", "position, body", params
-            ),
-        )
+
+        def write(cur: Cursor) -> None:
+            if only_new:
+                self.insert(cur, "transactions", columns, params)
+            else:
+                self.upsert(cur, "transactions", columns, "transaction_id", "position, body", params)
+            self._mark_reversed(cur, reversals)
+
+        self.commit(tracking, write)
+
+    def _mark_reversed(self, cur: Cursor, reversals: Sequence[ReversalMark]) -> None:
+        table = self.t("transactions")
+        for mark in reversals:
+            stored = cur.run(
+                f"SELECT * FROM {table} WHERE transaction_id = %s", (str(mark.transaction_id),)
+            ).one()
+            if stored is None:
+                raise LookupError(f"transaction {mark.transaction_id} reversed before it was posted")
+            row = reversed_row(transaction_from_row(stored), mark.reversed_by, mark.position)
+            cur.run(
+                f"UPDATE {table} SET position = %s, body = %s WHERE transaction_id = %s",
+                (row.position, _to_json(row.body), str(row.transaction_id)),
+            )
 
 
 def transaction_from_row(row: Any) -> TransactionRow:

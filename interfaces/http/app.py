@@ -15,9 +15,18 @@ from application.bank import Bank
 from domain.errors import BankError, ValidationFailed
 from infrastructure.bootstrap import bootstrap, start_projections
 from infrastructure.settings import Settings
+from infrastructure.sweeper import HoldSweeper
 from interfaces.http.pipeline import ReplayHit, respond
 from interfaces.http.problems import UNAVAILABLE_ERRORS, problem
-from interfaces.http.routes import accounts, customers, keys, movements, ops
+from interfaces.http.routes import (
+    accounts,
+    batches,
+    customers,
+    holds,
+    keys,
+    movements,
+    ops,
+)
 from interfaces.http.telemetry import RequestContext, Telemetry
 from interfaces.logging import configure_logging
 
@@ -38,9 +47,16 @@ def create_app(settings: Settings | None = None, bank: Bank | None = None) -> Fa
         app.state.projections = None
         if settings.run_projections and app.state.bank.views is not None:
             app.state.projections = start_projections(app.state.bank, settings)
+        sweeper = (
+            HoldSweeper(app.state.bank, settings.hold_sweep_seconds).start()
+            if settings.hold_sweep_seconds > 0 and app.state.bank.views is not None
+            else None
+        )
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.stop()
             if app.state.projections is not None:
                 app.state.projections.stop()
             if owned:
@@ -57,7 +73,7 @@ def create_app(settings: Settings | None = None, bank: Bank | None = None) -> Fa
     app.state.telemetry = Telemetry()
     if bank is not None:
         app.state.bank = bank
-    for module in (customers, accounts, movements, keys, ops):
+    for module in (customers, accounts, holds, movements, batches, keys, ops):
         app.include_router(module.router)
     _install_error_handlers(app)
     app.add_middleware(RequestContext, telemetry=app.state.telemetry)

@@ -29,8 +29,13 @@ class IdempotencyKeyRequired(BankError):
 class PayloadTooLarge(BankError):
     code = "payload_too_large"
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the request body exceeds {limit} bytes", limit_bytes=limit)
+    def __init__(self, limit: int, max_items: int | None = None) -> None:
+        if max_items is None:
+            super().__init__(f"the request body exceeds {limit} bytes", limit_bytes=limit)
+        else:
+            super().__init__(
+                f"a batch has at most {max_items} items", limit_bytes=limit, max_items=max_items
+            )
 
 
 class RouteNotFound(BankError):

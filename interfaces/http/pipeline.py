@@ -134,13 +134,10 @@ def _checked_call(
     roles: tuple[str, ...],
     idempotent: bool,
     admin_only_fields: tuple[str, ...],
+    max_items: int | None = None,
 ) -> Call:
     principal = authenticate(request, roles)
-    if (
-        principal.role != ADMIN
-        and isinstance(body.data, dict)
-        and any(body.data.get(field) is not None for field in admin_only_fields)
-    ):
+    if principal.role != ADMIN and any(_names(body.data, f) for f in admin_only_fields):
         raise Forbidden(principal.role)
     key = request.headers.get("idempotency-key")
     if key is None and idempotent:
@@ -162,7 +159,23 @@ def _checked_call(
             raise ReplayHit(replay)
     if body.too_large:
         raise PayloadTooLarge(MAX_BODY_BYTES)
+    items = body.data.get("items") if isinstance(body.data, dict) else None
+    if max_items is not None and isinstance(items, list) and len(items) > max_items:
+        raise PayloadTooLarge(MAX_BODY_BYTES, max_items)
     return Call(request, bank_of(request), principal, claim, body)
+
+
+def _names(data: Any, field: str) -> bool:
+    """Whether the body gives ``field`` a value; ``items[].name`` looks in each item."""
+    if not isinstance(data, dict):
+        return False
+    if field.startswith("items[]."):
+        items = data.get("items")
+        name = field.removeprefix("items[].")
+        return isinstance(items, list) and any(
+            isinstance(item, dict) and item.get(name) is not None for item in items
+        )
+    return data.get(field) is not None
 
 
 def _endpoint(
@@ -193,18 +206,20 @@ def writes(
     *roles: str,
     idempotent: bool = True,
     admin_only_fields: tuple[str, ...] = (),
+    max_items: int | None = None,
 ) -> Callable[[Callable[..., Response]], Callable[..., Any]]:
     """A write: ``idempotent`` ones need an Idempotency-Key (PATCH takes one if given).
 
     The handler is ``def handler(c: Call, **path_params) -> Response``, called after
     the checks that come before validation. ``admin_only_fields`` turn the call into
     an admin-only one (an import's ``opened_at``): sending them with another role is
-    a 403, checked with the other 403s, before idempotency or validity.
+    a 403, checked with the other 403s, before idempotency or validity (``items[].x``
+    names a field of each item). More than ``max_items`` items is a 413.
     """
 
     def decorate(handler: Callable[..., Response]) -> Callable[..., Any]:
         def run(request: Request, body: Body, **path: Any) -> Response:
-            c = _checked_call(request, body, roles, idempotent, admin_only_fields)
+            c = _checked_call(request, body, roles, idempotent, admin_only_fields, max_items)
             return handler(c, **path)
 
         return _endpoint(handler, run, reads_body=True)

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _text_only(value: Any) -> Any:
@@ -104,3 +104,69 @@ class NoBody(Strict):
 
 class LimitIn(Strict):
     overdraft_limit: str
+
+
+class HoldIn(Strict):
+    account_id: UUID
+    amount: str
+    currency: str
+    reference: str | None = None
+    expires_at: Timestamp | None = None
+
+
+class CaptureIn(Strict):
+    amount: str | None = None
+    to_account_id: UUID | None = None
+
+
+class ReleaseIn(Strict):
+    reason: str | None = None
+
+
+class ReverseIn(Strict):
+    reason: str
+
+
+class _CashItem(Strict):
+    account_id: UUID
+    amount: str
+    currency: str
+    channel: Literal["cash", "cheque", "wire", "internal"]
+    reference: str | None = None
+    conducted_by: UUID | None = None
+    counterparty: CounterpartyIn | None = None
+    booked_at: Timestamp | None = None
+
+
+class DepositItem(_CashItem):
+    type: Literal["deposit"]
+
+
+class WithdrawalItem(_CashItem):
+    type: Literal["withdrawal"]
+
+
+class TransferItem(Strict):
+    type: Literal["transfer"]
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: str
+    currency: str
+    reference: str | None = None
+    booked_at: Timestamp | None = None
+
+
+BatchItemIn = Annotated[DepositItem | WithdrawalItem | TransferItem, Field(discriminator="type")]
+
+
+class BatchIn(Strict):
+    atomic: bool
+    items: list[BatchItemIn]
+
+    def item_dicts(self) -> list[dict[str, Any]]:
+        return [
+            {**item.model_dump(exclude={"counterparty"}),
+             "counterparty": getattr(item, "counterparty", None)
+             and item.counterparty.model_dump()}  # type: ignore[union-attr]
+            for item in self.items
+        ]

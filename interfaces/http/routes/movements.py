@@ -17,7 +17,7 @@ from interfaces.http.pipeline import (
     respond,
     writes,
 )
-from interfaces.http.schemas import CashMovementIn, TransferIn
+from interfaces.http.schemas import CashMovementIn, ReverseIn, TransferIn
 
 router = APIRouter(prefix="/v1", tags=["money movements"])
 
@@ -57,6 +57,16 @@ def transfer(c: Call) -> Response:
     outcome = c.bank.transfer(
         b.from_account_id, b.to_account_id, b.amount, b.currency, c.cause,
         reference=b.reference, claim=c.claim,
+    )
+    return respond(outcome, 201)
+
+
+@router.post("/transactions/{transaction_id}/reverse", status_code=201)
+@writes(ADMIN)
+def reverse(c: Call, transaction_id: str) -> Response:
+    b = c.parse(ReverseIn)
+    outcome = c.bank.reverse_transaction(
+        path_id(transaction_id, "transaction"), b.reason, c.cause, c.claim
     )
     return respond(outcome, 201)
 
