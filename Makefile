@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-replay lint clean
+.PHONY: run test bench bench-batch bench-replay lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/postings.py
+
+bench-batch: $(STAMP)
+	$(BIN)/python bench/postings.py --case batch --store postgres --clients 2 --accounts 2000 $(BENCH_ARGS)
 
 bench-replay: $(STAMP)
 	$(BIN)/python bench/replay.py $(BENCH_ARGS)

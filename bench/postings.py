@@ -16,6 +16,10 @@ What it measures, one line per (case, store):
   ``--threads`` threads calling ``bank.transfer(...)`` between random distinct accounts,
   each call with an idempotency ``Claim`` built as the HTTP layer builds it (``--no-claim``
   for claim-less calls). No HTTP, no JSON parsing, no auth.
+* ``batch``: the whole server, as ``http`` but each client posts ``POST /v1/batches``
+  with ``--batch-size`` (default 1,000) transfers in one atomic batch; transfers/s
+  counts the items of accepted batches and the latencies are per batch.
+  ``make bench-batch`` runs it on PostgreSQL with 2 clients and 2,000 accounts.
 * ``http``: the whole server. A real uvicorn server (``python -m interfaces.cli serve``,
   ``--workers`` processes, JSON logs to /dev/null) started as a subprocess on 127.0.0.1,
   a teller key created on its store beforehand, then ``--clients`` concurrent
@@ -447,7 +451,10 @@ def create_teller_key(database_url: str) -> str:
 class Server:
     """``python -m interfaces.cli serve`` in its own process group, always stopped."""
 
-    def __init__(self, database_url: str, port: int, workers: int, workdir: Path) -> None:
+    def __init__(
+        self, database_url: str, port: int, workers: int, workdir: Path, projections: bool = True
+    ) -> None:
+        self.projections = projections
         self.database_url = database_url
         self.port = port
         self.workers = workers
@@ -461,6 +468,7 @@ class Server:
             "BACKOFFICE_HOST": "127.0.0.1",
             "BACKOFFICE_PORT": str(self.port),
             "BACKOFFICE_LOG_FORMAT": "json",
+            "BACKOFFICE_RUN_PROJECTIONS": "true" if self.projections else "false",
             "PYTHONUNBUFFERED": "1",
         }
         with self.stderr_path.open("wb") as stderr:
@@ -531,6 +539,16 @@ async def _load(
     window_start = start + args.warmup
     window_end = window_start + args.duration
 
+    def transfer_body(rng: random.Random) -> dict[str, str]:
+        source, destination = pick_pair(rng, fixture.account_ids)
+        return {"from_account_id": str(source), "to_account_id": str(destination),
+                "amount": AMOUNT, "currency": CURRENCY}
+
+    # One request is one transfer, or one atomic batch of --batch-size transfers.
+    batched = args.case_now == "batch"
+    path = "/v1/batches" if batched else "/v1/transfers"
+    per_request = args.batch_size if batched else 1
+
     async def client_task(number: int, client: httpx.AsyncClient) -> None:
         rng = random.Random(args.seed * 1000 + number)
         sequence = 0
@@ -538,13 +556,16 @@ async def _load(
             began = loop.time()
             if began >= window_end:
                 return
-            source, destination = pick_pair(rng, fixture.account_ids)
             sequence += 1
-            body = {"from_account_id": str(source), "to_account_id": str(destination),
-                    "amount": AMOUNT, "currency": CURRENCY}
+            body: dict[str, Any] = (
+                {"atomic": True,
+                 "items": [{"type": "transfer", **transfer_body(rng)} for _ in range(per_request)]}
+                if batched
+                else transfer_body(rng)
+            )
             headers = {"Idempotency-Key": f"bench-{run_id}-{number}-{sequence}"}
             try:
-                response = await client.post("/v1/transfers", json=body, headers=headers)
+                response = await client.post(path, json=body, headers=headers)
                 status = response.status_code
                 if status == 201:
                     outcome = "ok"
@@ -557,10 +578,10 @@ async def _load(
                 outcome = type(error).__name__
             ended = loop.time()
             if outcome == "ok":
-                result.accepted_total += 1
+                result.accepted_total += per_request
             if window_start <= began and ended <= window_end:
                 if outcome == "ok":
-                    result.accepted += 1
+                    result.accepted += per_request
                     result.latencies_ms.append((ended - began) * 1000)
                 else:
                     result.errors[outcome] += 1
@@ -625,11 +646,16 @@ def run_http(store: str, database_url: str, args: argparse.Namespace, workdir: P
     secret = create_teller_key(database_url)
     port = args.port or free_port()
     base_url = f"http://127.0.0.1:{port}"
+    batched = args.case_now == "batch"
     result = Result(
-        "http", store, f"clients={args.clients} workers={args.workers}", args.duration,
-        params={"clients": args.clients, "workers": args.workers, "accounts": args.accounts},
+        args.case_now, store,
+        f"clients={args.clients} workers={args.workers}"
+        + (f" batch={args.batch_size}" if batched else ""),
+        args.duration,
+        params={"clients": args.clients, "workers": args.workers, "accounts": args.accounts,
+                **({"batch_size": args.batch_size} if batched else {})},
     )
-    server = Server(database_url, port, args.workers, workdir)
+    server = Server(database_url, port, args.workers, workdir, args.projections)
     groups: dict[str, Callable[[], list[int]]] = {"loadgen": _self_cpu, "server": server.pids}
     if store == "postgres":
         groups["postgres"] = _postgres_pids
@@ -655,7 +681,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Transfers per second through the application and through HTTP.",
     )
     parser.add_argument("--store", choices=("sqlite", "postgres", "all"), default="all")
-    parser.add_argument("--case", choices=("app", "http", "all"), default="all")
+    parser.add_argument("--case", choices=("app", "http", "batch", "all"), default="all",
+                        help="all = app and http (batch runs only when named)")
+    parser.add_argument("--no-projections", dest="projections", action="store_false",
+                        help="http/batch: the server runs no projection runners "
+                             "(BACKOFFICE_RUN_PROJECTIONS=false)")
+    parser.add_argument("--batch-size", type=int, default=1000,
+                        help="transfers per atomic batch in the batch case (default 1000)")
     parser.add_argument("--duration", type=float, default=15.0,
                         help="measured seconds per case (default 15)")
     parser.add_argument("--warmup", type=float, default=3.0,
@@ -716,6 +748,7 @@ def main(argv: list[str] | None = None) -> int:
             for store in stores:
                 try:
                     with fresh_store(store, args.pg_url, workdir) as database_url:
+                        args.case_now = case
                         if case == "app":
                             result = run_app(store, database_url, args)
                         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -117,6 +118,17 @@ class Account(Aggregate):
             opened_at=opened_at,
             cause=cause,
         )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Account:
+        """The repository hands out deep copies of cached accounts. Every attribute is
+        immutable but the holds dict and the pending events, so copy those two only:
+        ~20x cheaper than the generic deepcopy, which took a quarter of a batch's CPU
+        (cProfile of bench/postings.py --case batch)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.holds = dict(self.holds)
+        clone._pending_events = list(self._pending_events)
+        return clone
 
     # --- reads -----------------------------------------------------------------
 

@@ -26,6 +26,13 @@ from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Composed, Identifier
 
 
+# Rows per INSERT statement. psycopg converts a query's placeholders in Python and
+# caches the conversion only for queries under 4 KB: one 3,000-row INSERT (a batch of
+# 1,000 transfers) spent ~17% of the server's CPU converting. Chunks of this size stay
+# cached (and prepared), and still go in one pipeline, in order, under the one lock.
+_ROWS_PER_INSERT = 100
+
+
 class PipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -54,24 +61,36 @@ class PipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
             return []
         # Plain multi-row VALUES with binary parameters: dumping the library's
         # composite-type array is done in Python and cost ~10% of a request's CPU.
-        params: list[Any] = []
-        for e in stored_events:
-            params.extend((e.originator_id, e.originator_version, e.topic, e.state))
+        chunks = [
+            stored_events[start : start + _ROWS_PER_INSERT]
+            for start in range(0, len(stored_events), _ROWS_PER_INSERT)
+        ]
         with self.datastore.get_connection() as conn:
             failure: psycopg.Error | None = None
             notification_ids: list[int] = []
-            with conn.pipeline() as pipeline, conn.cursor() as control, conn.cursor() as insert:
+            with conn.pipeline() as pipeline, conn.cursor() as control:
                 control.execute("BEGIN")
                 for statement in self.lock_table_statements:
                     control.execute(statement, prepare=True)
                 self._notify_channel(control)
-                insert.execute(self._insert_statement(len(stored_events)), params, prepare=True)
+                inserts = []
+                for chunk in chunks:
+                    params: list[Any] = []
+                    for e in chunk:
+                        params.extend((e.originator_id, e.originator_version, e.topic, e.state))
+                    insert = conn.cursor()
+                    insert.execute(self._insert_statement(len(chunk)), params, prepare=True)
+                    inserts.append(insert)
                 control.execute("COMMIT")
                 try:
                     pipeline.sync()
-                    notification_ids = [row["notification_id"] for row in insert.fetchall()]
+                    for insert in inserts:
+                        notification_ids.extend(row["notification_id"] for row in insert.fetchall())
                 except psycopg.Error as error:
                     failure = error
+                finally:
+                    for insert in inserts:
+                        insert.close()
             if failure is not None:
                 # Explicit transaction blocks stay aborted after an error: end it here.
                 if conn.info.transaction_status != TransactionStatus.IDLE:
