@@ -53,6 +53,7 @@ from application.views import (
     api_key_view,
     customer_view,
     hold_view,
+    posted_transaction_view,
     timestamp,
     transaction_view,
 )
@@ -496,7 +497,7 @@ class Bank(Application[UUID]):
             destination = (
                 self._load(Account, to_account_id, "account") if to_account_id else None
             )
-            account = self._load(Account, hold.account_id, "account")
+            account = self._account_of(hold)
             taken = None
             if amount is not None:
                 taken = Money(parse_amount(amount, hold.currency), hold.currency)
@@ -518,7 +519,7 @@ class Bank(Application[UUID]):
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             hold = self._load(Hold, hold_id, "hold")
-            account = self._load(Account, hold.account_id, "account")
+            account = self._account_of(hold)
             now = self.clock()
             posting.release(hold, account, reason, now, cause)
             return [account, hold], hold_view(hold, now)
@@ -537,7 +538,7 @@ class Bank(Application[UUID]):
             now = self.clock()
             if not hold.is_lapsed(now):
                 return [], {}
-            account = self._load(Account, hold.account_id, "account")
+            account = self._account_of(hold)
             posting.expire(hold, account, now, cause)
             return [account, hold], {}
 
@@ -699,15 +700,22 @@ class Bank(Application[UUID]):
         move = posting.deposit if item.type == "deposit" else posting.withdraw
         return move(accounts[item.account_id], item.money, item.channel, cause, now, **details)
 
-    def get_batch(self, batch_id: UUID) -> dict[str, Any]:
-        """The batch as posted, each transaction as it stands now, from the log."""
+    def get_batch(self, batch_id: UUID, *, as_posted: bool = False) -> dict[str, Any]:
+        """The batch from the log, each transaction as it stands now, or ``as_posted``
+        (an idempotent replay answers exactly what the POST answered)."""
         batch = self._read(Batch, batch_id, "batch")
         results = []
         for result in batch.results:
             shown = {k: v for k, v in result.items() if k != "transaction_id"}
             if "transaction_id" in result:
-                txn = self._read(Transaction, UUID(result["transaction_id"]), "transaction")
-                shown["transaction"] = self._with_position(txn, transaction_view(txn))
+                txn_id = UUID(result["transaction_id"])
+                if as_posted:
+                    posted = next(iter(self.events.get(txn_id, lte=1)))
+                    body = posted_transaction_view(posted)  # type: ignore[arg-type]
+                    shown["transaction"] = {**body, "position": self._position_of(txn_id, 1)}
+                else:
+                    txn = self._read(Transaction, txn_id, "transaction")
+                    shown["transaction"] = self._with_position(txn, transaction_view(txn))
             results.append(shown)
         body = {"batch_id": str(batch.id), "atomic": batch.atomic, "results": results}
         return self._with_position(batch, body)
@@ -948,7 +956,13 @@ class Bank(Application[UUID]):
                 continue
             if refusal is not None:
                 raise refusal
-            positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
+            # The idempotency record is bookkeeping, not the answer's effect: a request
+            # that changed nothing answers position null.
+            positions = {
+                r.domain_event.originator_id: r.notification.id
+                for r in recordings
+                if not isinstance(r.domain_event, IdempotencyRecord.Recorded)
+            }
             position = max(positions.values(), default=None)
             return Outcome(body=body, position=position, positions=positions)
         raise ServiceUnavailable("concurrent updates kept conflicting; retry the request")
@@ -970,11 +984,7 @@ class Bank(Application[UUID]):
             position = shown.pop("position")
             return Outcome(body=shown, position=position, replayed=True)
         last = record.outcome.get("last_event")
-        position = (
-            self._position_of(UUID(last[0]), last[1])
-            if last
-            else self._position_of(record.id, record.version)
-        )
+        position = self._position_of(UUID(last[0]), last[1]) if last else None
         return Outcome(body=record.outcome["body"], position=position, replayed=True)
 
     def _fetch(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
@@ -1003,6 +1013,18 @@ class Bank(Application[UUID]):
         if decides and loaded is not None:
             loaded.append(aggregate)
         return aggregate
+
+    def _account_of(self, hold: Hold) -> Account:
+        """The hold's account for a decision. A cached copy that does not know the
+        hold predates it (another process placed it): bring that copy up to date."""
+        account = self._load(Account, hold.account_id, "account")
+        if hold.is_active_record and not account.knows_hold(hold.id):
+            fresh = self._read(Account, hold.account_id, "account")
+            loaded = getattr(self._decision, "loaded", None)
+            if loaded is not None:
+                loaded[loaded.index(account)] = fresh
+            account = fresh
+        return account
 
     def _read(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
         """For an answer: the cached copy brought up to date with the store."""
@@ -1036,7 +1058,7 @@ class Bank(Application[UUID]):
 
     @property
     def _ref_readers(self) -> dict[str, Callable[[UUID], dict[str, Any]]]:
-        return {"batch": self.get_batch}
+        return {"batch": lambda batch_id: self.get_batch(batch_id, as_posted=True)}
 
     def _events_of(self, event_class: type) -> Iterator[Any]:
         topic = f"{event_class.__module__}:{event_class.__qualname__}"

@@ -65,6 +65,7 @@ class Account(Aggregate):
         hold_id: UUID
         amount: Decimal
         expires_at: datetime | None
+        effective_at: datetime  # the hold's placed_at: balances as of a moment use it
         cause: Cause
 
     class HeldFundsReleased(Aggregate.Event):
@@ -74,6 +75,9 @@ class Account(Aggregate):
         hold_id: UUID
         amount: Decimal
         reason: str
+        # A capture's booked_at, so a balance as of that moment counts the debit and
+        # the end of the hold together (None: this event's own time).
+        effective_at: datetime | None
         cause: Cause
 
     @event(Opened)
@@ -96,7 +100,8 @@ class Account(Aggregate):
         self.ledger_balance = Decimal(0)
         self.freeze_reason: str | None = None
         # What each active hold still holds, and until when: hold id -> (amount, expiry).
-        self.holds: dict[UUID, tuple[Decimal, datetime | None]] = {}
+        # Keyed by the hold id as text: snapshots are JSON, whose keys are strings.
+        self.holds: dict[str, tuple[Decimal, datetime | None]] = {}
 
     @classmethod
     def open(
@@ -159,7 +164,10 @@ class Account(Aggregate):
         return self.available_at(None)
 
     def lapsed_hold_ids(self, now: datetime) -> list[UUID]:
-        return [h for h, (_, expires_at) in self.holds.items() if lapsed(expires_at, now)]
+        return [UUID(h) for h, (_, expires_at) in self.holds.items() if lapsed(expires_at, now)]
+
+    def knows_hold(self, hold_id: UUID) -> bool:
+        return str(hold_id) in self.holds
 
     def money(self, amount: Decimal) -> Money:
         return Money(amount, self.currency)
@@ -247,24 +255,37 @@ class Account(Aggregate):
         expires_at: datetime | None,
         now: datetime,
         cause: Cause,
+        placed_at: datetime,
     ) -> None:
         self.check_can_hold(amount, now)
-        self._hold(hold_id=hold_id, amount=amount, expires_at=expires_at, cause=cause)
+        self._hold(
+            hold_id=hold_id, amount=amount, expires_at=expires_at, effective_at=placed_at,
+            cause=cause,
+        )
 
     def capture_held(
-        self, hold_id: UUID, transaction_id: UUID, amount: Decimal, cause: Cause
+        self,
+        hold_id: UUID,
+        transaction_id: UUID,
+        amount: Decimal,
+        cause: Cause,
+        booked_at: datetime,
     ) -> None:
         """Debit what a hold set aside: the money was reserved, so no funds check,
         but a frozen account captures nothing."""
         self.check_not_closed()
         self.check_not_frozen()
-        self._release_held(hold_id=hold_id, amount=amount, reason="captured", cause=cause)
+        self._release_held(
+            hold_id=hold_id, amount=amount, reason="captured", effective_at=booked_at, cause=cause
+        )
         self._debit(transaction_id=transaction_id, amount=amount, cause=cause)
 
     def release_held(self, hold_id: UUID, reason: str, cause: Cause) -> None:
         """A release or an expiry: taken even by a frozen account."""
-        amount, _ = self.holds[hold_id]
-        self._release_held(hold_id=hold_id, amount=amount, reason=reason, cause=cause)
+        amount, _ = self.holds[str(hold_id)]
+        self._release_held(
+            hold_id=hold_id, amount=amount, reason=reason, effective_at=None, cause=cause
+        )
 
     def freeze(self, reason: str, cause: Cause) -> bool:
         """Returns False when already frozen (nothing to record)."""
@@ -324,14 +345,27 @@ class Account(Aggregate):
 
     @event(FundsHeld)
     def _hold(
-        self, hold_id: UUID, amount: Decimal, expires_at: datetime | None, cause: Cause
+        self,
+        hold_id: UUID,
+        amount: Decimal,
+        expires_at: datetime | None,
+        effective_at: datetime,
+        cause: Cause,
     ) -> None:
-        self.holds[hold_id] = (amount, expires_at)
+        self.holds[str(hold_id)] = (amount, expires_at)
 
     @event(HeldFundsReleased)
-    def _release_held(self, hold_id: UUID, amount: Decimal, reason: str, cause: Cause) -> None:
-        held, expires_at = self.holds[hold_id]
+    def _release_held(
+        self,
+        hold_id: UUID,
+        amount: Decimal,
+        reason: str,
+        effective_at: datetime | None,
+        cause: Cause,
+    ) -> None:
+        key = str(hold_id)
+        held, expires_at = self.holds[key]
         if held == amount:
-            del self.holds[hold_id]
+            del self.holds[key]
         else:
-            self.holds[hold_id] = (held - amount, expires_at)
+            self.holds[key] = (held - amount, expires_at)

@@ -115,7 +115,9 @@ class HoldNotActive(BankError):
     code = "hold_not_active"
 
     def __init__(self, hold_id: UUID, status: str) -> None:
-        super().__init__(f"hold {hold_id} is {status}, not active", hold_id=hold_id, status=status)
+        super().__init__(
+            f"hold {hold_id} is {status}, not active", hold_id=hold_id, hold_status=status
+        )
 
 
 class CaptureExceedsHold(BankError):

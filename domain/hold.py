@@ -99,6 +99,11 @@ class Hold(Aggregate):
     def remaining(self) -> Decimal:
         return self.amount - self.captured_amount
 
+    @property
+    def is_active_record(self) -> bool:
+        """Active as recorded (it may have lapsed since: see ``status_at``)."""
+        return self.status == ACTIVE
+
     def status_at(self, now: datetime) -> str:
         if self.status == ACTIVE and lapsed(self.expires_at, now):
             return EXPIRED

@@ -140,7 +140,7 @@ def place_hold(
     account.check_currency(amount.currency)
     account.check_can_hold(amount.amount, now)
     hold = Hold.place(account.id, amount.amount, amount.currency, cause, reference, expires_at)
-    account.hold(hold.id, amount.amount, expires_at, now, cause)
+    account.hold(hold.id, amount.amount, expires_at, now, cause, placed_at=hold.created_on)
     return hold
 
 
@@ -177,7 +177,7 @@ def capture(
         reference=hold.reference,
     )
     hold.capture(txn.id, taken, now, cause)
-    account.capture_held(hold.id, txn.id, taken, cause)
+    account.capture_held(hold.id, txn.id, taken, cause, booked_at=txn.booked_at)
     if destination is not None:
         destination.credit(txn.id, taken, cause)
     return txn
@@ -204,9 +204,11 @@ def reverse(
     Posted even where it takes an account below its limit or a frozen account's
     balance down, but never on a closed account.
     """
-    original.check_reversible()
+    # The contract's order: a form refusal (422), then closed accounts, then the 409s.
+    original.check_not_a_reversal()
     for account in accounts.values():
         account.check_not_closed()
+    original.check_reversible()
     mirrored = [e.mirrored() for e in original.entries]
     txn = Transaction.post(
         kind="reversal",

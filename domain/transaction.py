@@ -120,8 +120,11 @@ class Transaction(Aggregate):
         return [UUID(e.account) for e in self.entries if not e.is_internal]
 
     def check_reversible(self) -> None:
+        self.check_not_a_reversal()
         if self.reversed_by is not None:
             raise AlreadyReversed(self.id, self.reversed_by)
+
+    def check_not_a_reversal(self) -> None:
         if self.kind == "reversal":
             raise ValidationFailed.at(
                 ("transaction_id",),

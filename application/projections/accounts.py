@@ -215,9 +215,10 @@ _HOLD_EVENTS = (Hold.Placed, Hold.Captured, Hold.Released, Hold.Expired)
 def hold_change(e: Any, position: int) -> HoldChange | None:
     """The change of what the account holds, except an expiry (see HoldChange)."""
     if type(e) is Account.FundsHeld:
-        return HoldChange(e.originator_id, e.timestamp, position, e.hold_id, e.amount)
+        return HoldChange(e.originator_id, e.effective_at, position, e.hold_id, e.amount)
     if type(e) is Account.HeldFundsReleased and e.reason != hold.EXPIRED:
-        return HoldChange(e.originator_id, e.timestamp, position, e.hold_id, -e.amount)
+        effective_at = e.effective_at or e.timestamp
+        return HoldChange(e.originator_id, effective_at, position, e.hold_id, -e.amount)
     return None
 
 

@@ -43,12 +43,13 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     status, title = PROBLEMS[code]
+    # The standard members last: an extra can never change them.
     body = {
+        **(extra or {}),
         "type": f"https://backoffice.example/problems/{code}",
         "title": title,
         "status": status,
         "detail": detail,
         "code": code,
-        **(extra or {}),
     }
     return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
