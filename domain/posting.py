@@ -163,6 +163,10 @@ def capture(
         destination.check_can_credit()
     account.check_not_closed()
     account.check_not_frozen()
+    # A capture moves held money, so it leaves the available balance as it was; but
+    # every debit except a reversal must leave it >= 0, and a reversal or a limit cut
+    # can have taken it below.
+    account.check_funds(Decimal(0), now)
     hold.check_active(now)
     taken = hold.remaining if amount is None else amount
     hold.check_capture(taken)

@@ -416,6 +416,22 @@ def test_a_frozen_account_releases_but_neither_holds_nor_captures(client, teller
     assert balances(client, teller, aid) == ("80.00", "0.00", "80.00")
 
 
+def test_no_capture_while_the_available_balance_is_below_zero(client, teller, admin):
+    """A capture nets to zero on the available balance, but every debit but a reversal
+    must leave it >= 0: after a reversal took it below, captures wait for funds."""
+    aid = open_account(client, teller)["account_id"]
+    first = ok(deposit(client, teller, aid, "100.00"), 201)
+    ok(deposit(client, teller, aid, "30.00"), 201)
+    hold_id = ok(place_hold(client, teller, aid, "100.00"), 201)["hold_id"]
+    ok(post(client, f"/v1/transactions/{first['transaction_id']}/reverse", admin,
+            {"reason": "returned cheque"}), 201)
+    assert balances(client, teller, aid) == ("30.00", "100.00", "-70.00")
+    problem(capture(client, teller, hold_id, amount="10.00"), 409, "insufficient_funds")
+    ok(deposit(client, teller, aid, "70.00"), 201)
+    ok(capture(client, teller, hold_id, amount="10.00"), 201)
+    assert balances(client, teller, aid) == ("90.00", "90.00", "0.00")
+
+
 def test_closing_needs_no_active_holds(client, teller, admin):
     acct = open_account(client, teller, overdraft_limit="50.00")
     aid = acct["account_id"]
