@@ -493,11 +493,10 @@ class Bank(Application[UUID]):
         self.expire_hold(hold_id)  # a lapsed hold's expiry is recorded on its next touch
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
-            hold = self._load(Hold, hold_id, "hold")
             destination = (
                 self._load(Account, to_account_id, "account") if to_account_id else None
             )
-            account = self._account_of(hold)
+            hold, account = self._hold_and_account(hold_id)
             taken = None
             if amount is not None:
                 taken = Money(parse_amount(amount, hold.currency), hold.currency)
@@ -518,8 +517,7 @@ class Bank(Application[UUID]):
         self.expire_hold(hold_id)
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
-            hold = self._load(Hold, hold_id, "hold")
-            account = self._account_of(hold)
+            hold, account = self._hold_and_account(hold_id)
             now = self.clock()
             posting.release(hold, account, reason, now, cause)
             return [account, hold], hold_view(hold, now)
@@ -534,11 +532,10 @@ class Bank(Application[UUID]):
         cause = Cause.system()
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
-            hold = self._load(Hold, hold_id, "hold")
+            hold, account = self._hold_and_account(hold_id)
             now = self.clock()
             if not hold.is_lapsed(now):
                 return [], {}
-            account = self._account_of(hold)
             posting.expire(hold, account, now, cause)
             return [account, hold], {}
 
@@ -563,7 +560,9 @@ class Bank(Application[UUID]):
             due = [
                 e.originator_id
                 for e in self._events_of(Hold.Placed)
-                if e.expires_at is not None and e.expires_at <= now
+                if e.expires_at is not None
+                and e.expires_at <= now
+                and self._read(Hold, e.originator_id, "hold").is_lapsed(now)
             ][:limit]
         return sum(self.expire_hold(hold_id) for hold_id in due)
 
@@ -997,7 +996,10 @@ class Bank(Application[UUID]):
         return aggregate
 
     def _is_stale(self, aggregate: Aggregate) -> bool:
-        return bool(self.recorder.select_events(aggregate.id, gt=aggregate.version, limit=1))
+        # The version the copy was loaded at: its unsaved events (a refused batch's
+        # earlier items) are not in the store, so they must not hide newer ones there.
+        loaded_at = aggregate.version - len(aggregate.pending_events)
+        return bool(self.recorder.select_events(aggregate.id, gt=loaded_at, limit=1))
 
     def _load(self, kind: type[A], aggregate_id: UUID, name: str, *, decides: bool = True) -> A:
         """For a decision: the cached copy, trusted until a save conflicts.
@@ -1014,17 +1016,28 @@ class Bank(Application[UUID]):
             loaded.append(aggregate)
         return aggregate
 
-    def _account_of(self, hold: Hold) -> Account:
-        """The hold's account for a decision. A cached copy that does not know the
-        hold predates it (another process placed it): bring that copy up to date."""
+    def _hold_and_account(self, hold_id: UUID) -> tuple[Hold, Account]:
+        """A hold and its account for a decision, agreeing with each other.
+
+        The two cached copies can disagree when another process changed one of them:
+        an active hold its account does not list was placed (account copy stale) or
+        ended (hold copy stale) elsewhere. Then both are brought up to date, so the
+        decision never trips on the other's state; the save still checks versions.
+        """
+        hold = self._load(Hold, hold_id, "hold")
         account = self._load(Account, hold.account_id, "account")
         if hold.is_active_record and not account.knows_hold(hold.id):
-            fresh = self._read(Account, hold.account_id, "account")
-            loaded = getattr(self._decision, "loaded", None)
-            if loaded is not None:
-                loaded[loaded.index(account)] = fresh
-            account = fresh
-        return account
+            hold = self._refresh(hold, Hold, "hold")
+            account = self._refresh(account, Account, "account")
+        return hold, account
+
+    def _refresh(self, copy: A, kind: type[A], name: str) -> A:
+        """Replace a decision's copy with one brought up to date with the store."""
+        fresh = self._read(kind, copy.id, name)
+        loaded = getattr(self._decision, "loaded", None)
+        if loaded is not None:
+            loaded[loaded.index(copy)] = fresh
+        return fresh
 
     def _read(self, kind: type[A], aggregate_id: UUID, name: str) -> A:
         """For an answer: the cached copy brought up to date with the store."""
