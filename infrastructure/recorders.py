@@ -25,7 +25,6 @@ from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Composed, Identifier
 
-
 # Rows per INSERT statement. psycopg converts a query's placeholders in Python and
 # caches the conversion only for queries under 4 KB: one 3,000-row INSERT (a batch of
 # 1,000 transfers) spent ~17% of the server's CPU converting. Chunks of this size stay

@@ -127,19 +127,8 @@ class SqlAccountsView(SqlView, AccountsView):
     )
 
     def load_accounts(self, account_ids: Iterable[UUID]) -> dict[UUID, AccountRow]:
-        ids = [str(i) for i in account_ids]
-        found: dict[UUID, AccountRow] = {}
-        with self.store.read() as cur:
-            for chunk in _chunks(ids):
-                rows = cur.run(
-                    f"SELECT {self.COLUMNS} FROM {self.t('accounts')} "
-                    f"WHERE account_id IN ({_marks(len(chunk))})",
-                    chunk,
-                ).all()
-                for row in rows:
-                    account = account_from_row(row)
-                    found[account.account_id] = account
-        return found
+        rows = self._rows_by_id("accounts", self.COLUMNS, "account_id", account_ids)
+        return {UUID(row["account_id"]): account_from_row(row) for row in rows}
 
     HOLD_COLUMNS = (
         "hold_id, account_id, amount, captured_amount, currency, status, expires_at, "
@@ -147,17 +136,21 @@ class SqlAccountsView(SqlView, AccountsView):
     )
 
     def load_holds(self, hold_ids: Iterable[UUID]) -> dict[UUID, HoldRow]:
-        ids = [str(i) for i in hold_ids]
-        found: dict[UUID, HoldRow] = {}
+        rows = self._rows_by_id("holds", self.HOLD_COLUMNS, "hold_id", hold_ids)
+        return {UUID(row["hold_id"]): hold_from_row(row) for row in rows}
+
+    def _rows_by_id(self, base: str, columns: str, key: str, ids: Iterable[UUID]) -> list[Any]:
+        texts = [str(i) for i in ids]
+        found: list[Any] = []
         with self.store.read() as cur:
-            for chunk in _chunks(ids):
-                rows = cur.run(
-                    f"SELECT {self.HOLD_COLUMNS} FROM {self.t('holds')} "
-                    f"WHERE hold_id IN ({_marks(len(chunk))})",
-                    chunk,
-                ).all()
-                for row in rows:
-                    found[UUID(row["hold_id"])] = hold_from_row(row)
+            for chunk in _chunks(texts):
+                found.extend(
+                    cur.run(
+                        f"SELECT {columns} FROM {self.t(base)} "
+                        f"WHERE {key} IN ({_marks(len(chunk))})",
+                        chunk,
+                    ).all()
+                )
         return found
 
     def save_accounts(self, changes: AccountChanges, tracking: Tracking) -> None:

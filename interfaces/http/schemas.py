@@ -127,14 +127,7 @@ class ReverseIn(Strict):
     reason: str
 
 
-class _CashItem(Strict):
-    account_id: UUID
-    amount: str
-    currency: str
-    channel: Literal["cash", "cheque", "wire", "internal"]
-    reference: str | None = None
-    conducted_by: UUID | None = None
-    counterparty: CounterpartyIn | None = None
+class _CashItem(CashMovementIn):
     booked_at: Timestamp | None = None
 
 

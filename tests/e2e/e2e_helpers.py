@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -164,3 +167,15 @@ def funded_account(client: TestClient, key: str, amount: str, currency: str = "E
     acct = open_account(client, key, currency, **fields)
     ok(deposit(client, key, acct["account_id"], amount, currency), 201)
     return acct
+
+
+def race(count: int, attempt: Callable[[int], Response]) -> list[Response]:
+    """``count`` calls started together, each on its own thread."""
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> Response:
+        barrier.wait()
+        return attempt(index)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))

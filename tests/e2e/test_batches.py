@@ -3,9 +3,6 @@ size, roles, idempotency and reading them back; batches racing each other."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +18,7 @@ from e2e_helpers import (
     open_account,
     post,
     problem,
+    race,
     withdraw,
 )
 from httpx import Response
@@ -85,15 +83,6 @@ def assert_well_formed(body: dict, atomic: bool) -> None:
     assert all(body["position"] > p for p in positions)
 
 
-def race(count: int, attempt: Callable[[int], Response]) -> list[Response]:
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Response:
-        barrier.wait()
-        return attempt(index)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 # --- applying items --------------------------------------------------------------------

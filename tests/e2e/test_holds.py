@@ -4,10 +4,7 @@ the available balance now and as of a past moment; races over HTTP."""
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -29,6 +26,7 @@ from e2e_helpers import (
     open_account,
     post,
     problem,
+    race,
     transfer,
     withdraw,
     wrote_at,
@@ -133,16 +131,6 @@ def without_position(body: dict) -> dict:
     return {k: v for k, v in body.items() if k != "position"}
 
 
-def race(count: int, attempt: Callable[[int], Response]) -> list[Response]:
-    """``count`` calls started together, each on its own thread."""
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Response:
-        barrier.wait()
-        return attempt(index)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 # --- placing ---------------------------------------------------------------------------

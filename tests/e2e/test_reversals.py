@@ -3,9 +3,6 @@ account, past the overdraft limit if need be; admin only; two at once."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -22,6 +19,7 @@ from e2e_helpers import (
     open_account,
     post,
     problem,
+    race,
     transfer,
     withdraw,
 )
@@ -55,15 +53,6 @@ def by_account(entries: list[dict]) -> list[dict]:
     return sorted(entries, key=lambda e: (e["account"], e["direction"]))
 
 
-def race(count: int, attempt: Callable[[int], Response]) -> list[Response]:
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Response:
-        barrier.wait()
-        return attempt(index)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def hold_and_capture(client, key, account_id: str, amount: str, **fields: Any) -> dict:
