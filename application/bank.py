@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import secrets
 import threading
 import time
@@ -32,6 +31,14 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
 
 from application.batches import BatchItem, check_items, rejection
 from application.errors import IdempotencyKeyReused, ReplayedError, ServiceUnavailable
+from application.forms import (
+    check_counterparty,
+    check_currency,
+    check_money_text,
+    check_reason,
+    check_reference,
+    money,
+)
 from application.idempotency import Claim, Outcome, ResourceRef
 from application.ports import (
     PositionLookup,
@@ -63,7 +70,6 @@ from domain.api_key import REGISTRY_ID, ApiKey, ApiKeyRegistry
 from domain.batch import Batch
 from domain.calendar import CALENDAR_ID, BusinessCalendar
 from domain.cause import Cause
-from domain.countries import is_country_code
 from domain.customer import Customer, check_customer_fields
 from domain.errors import (
     BankError,
@@ -76,15 +82,12 @@ from domain.hold import STATUSES as HOLD_STATUSES
 from domain.hold import Hold
 from domain.idempotency import IdempotencyRecord
 from domain.ledger import INTERNAL_ACCOUNTS, Entry
-from domain.money import Money, format_amount, is_currency, parse_amount
+from domain.money import format_amount, parse_amount
 from domain.transaction import Transaction
 
 A = TypeVar("A", bound=Aggregate)
 Work = Callable[[], tuple[list[Aggregate], dict[str, Any]]]
 
-# A limit's currency is known only once the account is loaded, and unknown ids must
-# answer 404 after form errors: so check the form first, the precision after loading.
-_DECIMAL_TEXT = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$")
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,7 @@ class Bank(Application[UUID]):
         opened_at: datetime | None = None,
         claim: Claim | None = None,
     ) -> Outcome:
-        self._check_currency(currency)
+        check_currency(currency)
         limit = parse_amount(overdraft_limit, currency, ("overdraft_limit",))
         Account.check_product(product)
         if opened_at is not None and opened_at > self.clock():
@@ -294,7 +297,7 @@ class Bank(Application[UUID]):
     def freeze_account(
         self, account_id: UUID, reason: str, cause: Cause, claim: Claim | None = None
     ) -> Outcome:
-        self._check_reason(reason, required=True)
+        check_reason(reason, required=True)
         return self._change_account(account_id, cause, claim, lambda a: a.freeze(reason, cause))
 
     def unfreeze_account(self, account_id: UUID, cause: Cause, claim: Claim | None = None) -> Outcome:
@@ -312,7 +315,7 @@ class Bank(Application[UUID]):
     def set_overdraft_limit(
         self, account_id: UUID, overdraft_limit: str, cause: Cause, claim: Claim | None = None
     ) -> Outcome:
-        self._check_money_text(overdraft_limit, ("overdraft_limit",))
+        check_money_text(overdraft_limit, ("overdraft_limit",))
 
         def change(account: Account) -> bool:
             limit = parse_amount(overdraft_limit, account.currency, ("overdraft_limit",))
@@ -383,9 +386,9 @@ class Bank(Application[UUID]):
         counterparty: dict[str, Any] | None,
         claim: Claim | None,
     ) -> Outcome:
-        money = self._money(amount, currency)
-        self._check_reference(reference)
-        self._check_counterparty(counterparty)
+        moved = money(amount, currency)
+        check_reference(reference)
+        check_counterparty(counterparty)
         if channel not in ("cash", "cheque", "wire", "internal"):
             raise ValidationFailed.at(("channel",), "must be cash, cheque, wire or internal")
 
@@ -394,7 +397,7 @@ class Bank(Application[UUID]):
             if conducted_by is not None:
                 self._load(Customer, conducted_by, "customer", decides=False)
             txn = move(
-                account, money, channel, cause, self.clock(),
+                account, moved, channel, cause, self.clock(),
                 reference=reference, conducted_by=conducted_by, counterparty=counterparty,
             )
             return [account, txn], transaction_view(txn)
@@ -411,15 +414,15 @@ class Bank(Application[UUID]):
         reference: str | None = None,
         claim: Claim | None = None,
     ) -> Outcome:
-        money = self._money(amount, currency)
-        self._check_reference(reference)
+        moved = money(amount, currency)
+        check_reference(reference)
         posting.check_transfer_accounts(from_account_id, to_account_id)
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             source = self._load(Account, from_account_id, "account")
             destination = self._load(Account, to_account_id, "account")
             txn = posting.transfer(
-                source, destination, money, cause, self.clock(), reference=reference
+                source, destination, moved, cause, self.clock(), reference=reference
             )
             # Both accounts and the record in one save(): one database transaction.
             return [source, destination, txn], transaction_view(txn)
@@ -441,7 +444,7 @@ class Bank(Application[UUID]):
     def reverse_transaction(
         self, transaction_id: UUID, reason: str, cause: Cause, claim: Claim | None = None
     ) -> Outcome:
-        self._check_reason(reason, required=True)
+        check_reason(reason, required=True)
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             original = self._load(Transaction, transaction_id, "transaction")
@@ -467,15 +470,14 @@ class Bank(Application[UUID]):
         expires_at: datetime | None = None,
         claim: Claim | None = None,
     ) -> Outcome:
-        money = self._money(amount, currency)
-        self._check_reference(reference)
-        if expires_at is not None and expires_at <= self.clock():
-            raise ValidationFailed.at(("expires_at",), "expires_at must be in the future")
+        moved = money(amount, currency)
+        check_reference(reference)
+        Hold.check_expiry(expires_at, self.clock())  # a 422 before any 404
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             account = self._load(Account, account_id, "account")
             now = self.clock()
-            hold = posting.place_hold(account, money, now, cause, reference, expires_at)
+            hold = posting.place_hold(account, moved, now, cause, reference, expires_at)
             return [account, hold], hold_view(hold, now)
 
         return self._execute(work, cause, claim, touches=(account_id,))
@@ -489,21 +491,16 @@ class Bank(Application[UUID]):
         claim: Claim | None = None,
     ) -> Outcome:
         if amount is not None:
-            self._check_money_text(amount, ("amount",))
-        self.expire_hold(hold_id)  # a lapsed hold's expiry is recorded on its next touch
+            check_money_text(amount, ("amount",))
+        self._expire_if_due(hold_id)  # a lapsed hold's expiry is recorded on its next touch
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             destination = (
                 self._load(Account, to_account_id, "account") if to_account_id else None
             )
             hold, account = self._hold_and_account(hold_id)
-            taken = None
-            if amount is not None:
-                taken = Money(parse_amount(amount, hold.currency), hold.currency)
-                taken.check_positive()
-            txn = posting.capture(
-                hold, account, destination, taken and taken.amount, self.clock(), cause
-            )
+            taken = None if amount is None else money(amount, hold.currency).amount
+            txn = posting.capture(hold, account, destination, taken, self.clock(), cause)
             changed: list[Aggregate] = [hold, account, *([destination] if destination else [])]
             return [*changed, txn], transaction_view(txn)
 
@@ -513,8 +510,8 @@ class Bank(Application[UUID]):
     def release_hold(
         self, hold_id: UUID, cause: Cause, reason: str | None = None, claim: Claim | None = None
     ) -> Outcome:
-        self._check_reason(reason, required=False)
-        self.expire_hold(hold_id)
+        check_reason(reason, required=False)
+        self._expire_if_due(hold_id)
 
         def work() -> tuple[list[Aggregate], dict[str, Any]]:
             hold, account = self._hold_and_account(hold_id)
@@ -543,6 +540,17 @@ class Bank(Application[UUID]):
             return self._execute(work, cause, None, touches=(hold_id,)).position is not None
         except NotFound:
             return False
+
+    def _expire_if_due(self, hold_id: UUID) -> None:
+        """Record a lapsed hold's expiry before acting on it. The cached copy says
+        whether it can be due (its expires_at never changes, an ended hold never
+        restarts), so a hold that is not due costs no query here."""
+        try:
+            cached = self._fetch(Hold, hold_id, "hold")
+        except NotFound:
+            return  # the command itself answers 404
+        if cached.is_lapsed(self.clock()):
+            self.expire_hold(hold_id)
 
     def expire_lapsed_holds_of(self, account_id: UUID) -> int:
         try:
@@ -631,7 +639,8 @@ class Bank(Application[UUID]):
         now = self.clock()
         calendar = self._calendar() if imports else None
         accounts: dict[UUID, Account] = {}
-        results: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []  # the answer: posted items show their transaction
+        recorded: list[dict[str, Any]] = []  # the batch record: posted items name it
         changed: list[Aggregate] = []
         refused: list[dict[str, Any]] = []
         import_days: list[date] = []
@@ -646,23 +655,17 @@ class Bank(Application[UUID]):
             except BankError as error:  # this item's own refusal (404s included)
                 refused.append({"index": item.index, "code": error.code, "detail": error.detail})
                 results.append(rejection(item.index, error.code, error.detail))
+                recorded.append(results[-1])
                 continue
             changed.append(txn)
             if item.booked_at is not None:
                 import_days.append(self._business_day(item.booked_at))
-            body = transaction_view(txn)
-            results.append({"index": item.index, "status": "posted", "transaction": body})
+            posted = {"index": item.index, "status": "posted"}
+            results.append({**posted, "transaction": transaction_view(txn)})
+            recorded.append({**posted, "transaction_id": str(txn.id)})
         if atomic and refused:
             raise BatchRejected(refused)
-        batch = Batch.record(
-            atomic,
-            [
-                {k: v for k, v in r.items() if k != "transaction"}
-                | ({"transaction_id": r["transaction"]["transaction_id"]} if "transaction" in r else {})
-                for r in results
-            ],
-            cause,
-        )
+        batch = Batch.record(atomic, recorded, cause)
         if calendar is not None and import_days:
             # Recorded on the calendar, so a close of these days races with this save.
             calendar.record_import(batch.id, min(import_days), max(import_days), cause)
@@ -1058,17 +1061,6 @@ class Bank(Application[UUID]):
     def _with_position(self, aggregate: Aggregate, view: dict[str, Any]) -> dict[str, Any]:
         return {**view, "position": self._position_of(aggregate.id, aggregate.version)}
 
-    @staticmethod
-    def _check_currency(currency: str) -> None:
-        if not is_currency(currency):
-            raise ValidationFailed.at(("currency",), f"{currency!r} is not an ISO 4217 code")
-
-    def _money(self, amount: str, currency: str) -> Money:
-        self._check_currency(currency)
-        money = Money(parse_amount(amount, currency), currency)
-        money.check_positive()
-        return money
-
     @property
     def _ref_readers(self) -> dict[str, Callable[[UUID], dict[str, Any]]]:
         return {"batch": lambda batch_id: self.get_batch(batch_id, as_posted=True)}
@@ -1083,31 +1075,4 @@ class Bank(Application[UUID]):
             if len(page) < 1000:
                 return
             start = page[-1].id + 1
-
-    @staticmethod
-    def _check_money_text(amount: Any, loc: tuple[str | int, ...]) -> None:
-        if not isinstance(amount, str) or not _DECIMAL_TEXT.fullmatch(amount):
-            raise ValidationFailed.at(loc, "must be a money string such as \"500.00\"")
-
-    @staticmethod
-    def _check_reason(reason: Any, *, required: bool) -> None:
-        if reason is None and not required:
-            return
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-            raise ValidationFailed.at(("reason",), "a reason of 1 to 500 characters is required")
-
-    @staticmethod
-    def _check_reference(reference: str | None) -> None:
-        if reference is not None and (not isinstance(reference, str) or len(reference) > 255):
-            raise ValidationFailed.at(("reference",), "must be a string of at most 255 characters")
-
-    @staticmethod
-    def _check_counterparty(counterparty: dict[str, Any] | None) -> None:
-        if counterparty is None:
-            return
-        country = counterparty.get("country")
-        if country is not None and not is_country_code(country):
-            raise ValidationFailed.at(
-                ("counterparty", "country"), f"{country!r} is not an ISO 3166-1 alpha-2 code"
-            )
 

@@ -12,13 +12,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.countries import is_country_code
+from application.forms import check_counterparty, check_reference, money
 from domain.errors import ValidationFailed
-from domain.money import Money, is_currency, parse_amount
+from domain.money import Money
 
 MAX_ITEMS = 1000
-TYPES = ("deposit", "withdrawal", "transfer")
-CHANNELS = ("cash", "cheque", "wire", "internal")
 
 
 @dataclass(frozen=True)
@@ -67,20 +65,10 @@ def check_items(items: list[dict[str, Any]], now: datetime) -> list[BatchItem]:
 def _item(index: int, raw: dict[str, Any], now: datetime) -> BatchItem:
     at = ("items", index)
     kind = raw["type"]
-    currency = raw["currency"]
-    if not is_currency(currency):
-        raise ValidationFailed.at((*at, "currency"), f"{currency!r} is not an ISO 4217 code")
-    money = Money(parse_amount(raw["amount"], currency, (*at, "amount")), currency)
-    money.check_positive((*at, "amount"))
+    amount = money(raw["amount"], raw["currency"], at)
     reference = raw.get("reference")
-    if reference is not None and len(reference) > 255:
-        raise ValidationFailed.at((*at, "reference"), "must be at most 255 characters")
-    counterparty = raw.get("counterparty") or {}
-    country = counterparty.get("country")
-    if country is not None and not is_country_code(country):
-        raise ValidationFailed.at(
-            (*at, "counterparty", "country"), f"{country!r} is not an ISO 3166-1 alpha-2 code"
-        )
+    check_reference(reference, at)
+    check_counterparty(raw.get("counterparty"), at)
     booked_at = raw.get("booked_at")
     if booked_at is not None and booked_at > now:
         raise ValidationFailed.at((*at, "booked_at"), "booked_at may not be in the future")
@@ -88,12 +76,12 @@ def _item(index: int, raw: dict[str, Any], now: datetime) -> BatchItem:
         if raw["from_account_id"] == raw["to_account_id"]:
             raise ValidationFailed.at((*at, "to_account_id"), "a transfer needs two different accounts")
         return BatchItem(
-            index, kind, money, from_account_id=raw["from_account_id"],
+            index, kind, amount, from_account_id=raw["from_account_id"],
             to_account_id=raw["to_account_id"], booked_at=booked_at,
             details={"reference": reference},
         )
     return BatchItem(
-        index, kind, money, account_id=raw["account_id"], channel=raw["channel"],
+        index, kind, amount, account_id=raw["account_id"], channel=raw["channel"],
         booked_at=booked_at,
         details={
             "reference": reference,

@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.cause import Cause
-from domain.errors import CaptureExceedsHold, HoldNotActive
+from domain.errors import CaptureExceedsHold, HoldNotActive, ValidationFailed
 from domain.money import format_amount
 
 ACTIVE = "active"
@@ -114,6 +114,11 @@ class Hold(Aggregate):
         return self.status == ACTIVE and lapsed(self.expires_at, now)
 
     # --- invariants ------------------------------------------------------------
+
+    @staticmethod
+    def check_expiry(expires_at: datetime | None, now: datetime) -> None:
+        if expires_at is not None and expires_at <= now:
+            raise ValidationFailed.at(("expires_at",), "expires_at must be in the future")
 
     def check_active(self, now: datetime) -> None:
         status = self.status_at(now)

@@ -135,8 +135,7 @@ def place_hold(
 ) -> Hold:
     """Checks in the contract's order: currency, closed, frozen, funds."""
     amount.check_positive()
-    if expires_at is not None and expires_at <= now:
-        raise ValidationFailed.at(("expires_at",), "expires_at must be in the future")
+    Hold.check_expiry(expires_at, now)
     account.check_currency(amount.currency)
     account.check_can_hold(amount.amount, now)
     hold = Hold.place(account.id, amount.amount, amount.currency, cause, reference, expires_at)
