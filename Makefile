@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-batch bench-replay lint clean
+.PHONY: run test bench bench-batch bench-replay bench-audit lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(STAMP)
 
 bench-batch: $(STAMP)
 	$(BIN)/python bench/postings.py --case batch --store postgres --clients 2 --accounts 2000 $(BENCH_ARGS)
+
+bench-audit: $(STAMP)
+	$(BIN)/python bench/audit.py $(BENCH_ARGS)
 
 bench-replay: $(STAMP)
 	$(BIN)/python bench/replay.py $(BENCH_ARGS)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -85,6 +85,9 @@ from domain.ledger import INTERNAL_ACCOUNTS, Entry
 from domain.money import format_amount, parse_amount
 from domain.transaction import Transaction
 
+if TYPE_CHECKING:
+    from application.audit.service import Audit
+
 A = TypeVar("A", bound=Aggregate)
 Work = Callable[[], tuple[list[Aggregate], dict[str, Any]]]
 
@@ -131,6 +134,8 @@ class Bank(Application[UUID]):
         # The projections' views, once infrastructure attaches them (not in memory://,
         # where answers come from the aggregates).
         self.views: ViewReader | None = None
+        # The auditors' use cases (application.audit), attached with the views.
+        self.audit: Audit | None = None
         # Called after every save (wakes this process's projection runners).
         self.saved_hooks: list[Callable[[], None]] = []
         self._principals: dict[str, tuple[Principal | None, float]] = {}

@@ -7,11 +7,22 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from application.audit.ports import Reconciliation
+from application.audit.service import Audit
 from application.bank import Bank
+from application.followers import FOLLOWERS
 from application.projections import PROJECTIONS
+from infrastructure.audit.guards import install_guards
+from infrastructure.audit.reconcile import Reconciler
+from infrastructure.audit.store import SqlAuditStore
 from infrastructure.positions import position_lookup
 from infrastructure.settings import Settings
-from infrastructure.store import StoreLocation, eventsourcing_env, parse_database_url
+from infrastructure.store import (
+    StoreLocation,
+    eventsourcing_env,
+    owns_event_table,
+    parse_database_url,
+)
 from infrastructure.views.reader import SqlViewReader
 from infrastructure.views.rebuild import Progress, Rebuild
 from infrastructure.views.runner import ProjectionService, ProjectionWorker
@@ -37,6 +48,8 @@ def bootstrap(
     if clock is not None:
         kwargs["clock"] = clock
     env = eventsourcing_env(settings)
+    if create_tables and not owns_event_table(settings, f"{Bank.name.lower()}_events"):
+        create_tables = False  # an application role: `backoffice db setup` made the tables
     if not create_tables:
         env["CREATE_TABLE"] = "no"  # the tables exist; DDL from many processes at once races
     bank = Bank(
@@ -49,18 +62,31 @@ def bootstrap(
     )
     if with_views and parse_database_url(settings.database_url).kind != "memory":
         store = ViewStore(bank.factory.datastore)  # type: ignore[attr-defined]
-        store.ensure_schema(list(PROJECTIONS))
+        store.ensure_schema(list(FOLLOWERS))
+        if create_tables:
+            install_guards(store, bank.recorder)
         bank.views = SqlViewReader(store, bank.recorder)
+        reconciler = functools.partial(_reconcile, settings)
+        bank.audit = Audit(bank, SqlAuditStore(store, bank.recorder, reconciler))
     return bank
 
 
-def projection_names(names: Sequence[str] = ()) -> list[str]:
-    unknown = [n for n in names if n not in PROJECTIONS]
+def _reconcile(settings: Settings, on_progress: Callable[[int, int], None]) -> Reconciliation:
+    return Reconciler(
+        functools.partial(open_log_source, settings), _location(settings)
+    ).run(on_progress)
+
+
+def projection_names(names: Sequence[str] = (), *, rebuildable: bool = False) -> list[str]:
+    """The chosen followers of the log (default: all); ``rebuildable`` leaves out the
+    audit chain, which is a record of the log and never replayed into a new generation."""
+    known = PROJECTIONS if rebuildable else FOLLOWERS
+    if rebuildable and "chain" in names:
+        raise ValueError("the audit chain is never rebuilt: it records the log as it was")
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(
-            f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(PROJECTIONS)}"
-        )
-    return list(names) or list(PROJECTIONS)
+        raise ValueError(f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return list(names) or list(known)
 
 
 def _location(settings: Settings) -> StoreLocation:
@@ -115,7 +141,7 @@ def rebuild_projections(
     """A rebuild of ``names`` (default: all); ``processes=1`` keeps it in this process."""
     settings = settings or Settings()
     return Rebuild(
-        projection_names(names),
+        projection_names(names, rebuildable=True),
         functools.partial(open_log_source, settings, create_tables=True),
         _location(settings),
         worker_source=functools.partial(open_log_source, settings),

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import psycopg
+
 from infrastructure.settings import Settings
 
 
@@ -89,3 +91,23 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         if location.schema:
             env["POSTGRES_SCHEMA"] = location.schema
     return env
+
+
+def owns_event_table(settings: Settings, table: str) -> bool:
+    """False when connecting as a PostgreSQL role that does not own an existing event
+    table (the application role of README "Append-only on PostgreSQL"): such a role
+    must not try to create the library's tables, which only their owner may touch."""
+    location = parse_database_url(settings.database_url)
+    if location.kind != "postgres":
+        return True
+    with psycopg.connect(
+        host=location.host, port=location.port, user=location.user,
+        password=location.password or None, dbname=location.dbname,
+        connect_timeout=settings.pg_pool_timeout_s, autocommit=True,
+    ) as conn:
+        row = conn.execute(
+            "SELECT pg_has_role(current_user, tableowner, 'USAGE') FROM pg_tables "
+            "WHERE schemaname = %s AND tablename = %s",
+            (location.schema or "public", table),
+        ).fetchone()
+    return row is None or bool(row[0])

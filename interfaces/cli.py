@@ -20,12 +20,16 @@ from domain.cause import Cause
 from domain.errors import BankError
 from infrastructure.bootstrap import bootstrap
 from infrastructure.settings import Settings
+from interfaces.audit_cli import audit
+from interfaces.db_cli import db
 from interfaces.projections_cli import projections
 
 app = typer.Typer(help="backoffice: the event-sourced banking back office.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(projections, name="projections")
+app.add_typer(audit, name="audit")
+app.add_typer(db, name="db")
 err = Console(stderr=True)
 
 

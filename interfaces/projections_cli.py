@@ -9,15 +9,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from infrastructure.bootstrap import (
@@ -30,6 +21,7 @@ from infrastructure.settings import Settings
 from infrastructure.views.rebuild import Progress as RebuildProgress
 from infrastructure.views.rebuild import RebuildFailed, RebuildRefused
 from interfaces.logging import configure_logging
+from interfaces.progress import progress_bar
 
 projections = typer.Typer(
     help="Run, rebuild and inspect the projections (balances, statements...).",
@@ -38,9 +30,9 @@ projections = typer.Typer(
 err = Console(stderr=True)
 
 
-def _names(names: list[str] | None) -> list[str]:
+def _names(names: list[str] | None, *, rebuildable: bool = False) -> list[str]:
     try:
-        return projection_names(names or [])
+        return projection_names(names or [], rebuildable=rebuildable)
     except ValueError as error:
         err.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -84,20 +76,10 @@ def rebuild(
     if not names and not all_:
         err.print("[red]name a projection or pass --all[/red]")
         raise typer.Exit(2)
-    chosen = _names([] if all_ else names)
+    chosen = _names([] if all_ else names, rebuildable=True)
     settings = Settings()
     configure_logging(settings.log_format, "warning")
-    bar = Progress(
-        TextColumn("[bold]rebuild[/bold] " + ", ".join(chosen)),
-        BarColumn(),
-        TaskProgressColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} events/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
+    bar = progress_bar("rebuild " + ", ".join(chosen), "{task.fields[rate]} events/s", err)
     task = bar.add_task("rebuild", total=None, rate="-")
 
     def show(progress: RebuildProgress) -> None:

@@ -9,9 +9,11 @@ recorded once); the lock makes the second runner wait instead of failing.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import psycopg
@@ -75,7 +77,11 @@ class AdvisoryLock:
 
     def release(self) -> None:
         if self._conn is not None:
-            self._conn.close()  # ends the session, which releases its advisory locks
+            # Unlock first: closing alone frees the lock only once the server has ended
+            # the session, so the next rebuild or reconciliation could find it taken.
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("SELECT pg_advisory_unlock_all()")
+            self._conn.close()
             self._conn = None
 
     def still_held(self) -> bool:
@@ -103,3 +109,22 @@ def acquire_waiting(lock: ProjectionLock, stopping: threading.Event, interval: f
             return True
         stopping.wait(interval)
     return False
+
+
+@contextlib.contextmanager
+def holding_all(
+    location: StoreLocation, names: list[str], purpose: str, refused: Callable[[str], Exception]
+) -> Iterator[None]:
+    """Each projection's lock for ``purpose``, all or none, held for the block; the
+    first name whose lock another holds is raised as ``refused(name)``."""
+    taken: list[ProjectionLock] = []
+    try:
+        for name in names:
+            lock = projection_lock(location, name, purpose)
+            if not lock.try_acquire():
+                raise refused(name)
+            taken.append(lock)
+        yield
+    finally:
+        for held in taken:
+            held.release()

@@ -12,9 +12,9 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from application.followers import FOLLOWERS
 from application.ports import BalanceAsOf, ProjectionStatus, StatementPage
 from application.projections import (
-    PROJECTIONS,
     AccountRow,
     HoldRow,
     LedgerBalance,
@@ -60,7 +60,7 @@ class SqlViewReader:
                 continue
             # Behind N, but maybe none of the events in between are its own.
             pending = self.recorder.select_notifications(
-                start=done + 1, limit=1, stop=position, topics=PROJECTIONS[name].topics
+                start=done + 1, limit=1, stop=position, topics=FOLLOWERS[name].topics
             )
             if pending:
                 return False
@@ -236,27 +236,27 @@ class SqlViewReader:
                     head=head,
                     lag_events=self._lag(cur, name, positions[name][1], head),
                 )
-                for name in PROJECTIONS
+                for name in FOLLOWERS
                 if name in positions
             ]
 
     def _lag(self, cur: Cursor, name: str, position: int, head: int) -> int:
         if position >= head:
             return 0
-        topics = list(PROJECTIONS[name].topics)
+        topics = list(FOLLOWERS[name].topics)  # none: it follows every event
         if isinstance(self.recorder, PostgresApplicationRecorder):
             table = f'"{self.recorder.datastore.schema}"."{self.recorder.events_table_name}"'
+            own = " AND topic = ANY(%s)" if topics else ""
             row = cur.raw.execute(
-                f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE notification_id > %s "
-                "AND topic = ANY(%s) LIMIT %s) AS own",
-                (position, topics, LAG_COUNT_CAP),
+                f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE notification_id > %s"
+                f"{own} LIMIT %s) AS own",
+                (position, *([topics] if topics else []), LAG_COUNT_CAP),
             ).fetchone()
         else:
             table = getattr(self.recorder, "events_table_name", "stored_events")
-            marks = ", ".join("?" * len(topics))
+            own = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
             row = cur.raw.execute(
-                f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE rowid > ? "
-                f"AND topic IN ({marks}) LIMIT ?)",
+                f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE rowid > ?{own} LIMIT ?)",
                 (position, *topics, LAG_COUNT_CAP),
             ).fetchone()
         return int(row["n"])

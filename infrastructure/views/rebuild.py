@@ -28,9 +28,10 @@ import structlog
 from eventsourcing.persistence import PersistenceError, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from application.followers import FOLLOWERS
 from application.projections import PROJECTIONS
 from infrastructure.store import StoreLocation
-from infrastructure.views.locks import ProjectionLock, projection_lock
+from infrastructure.views.locks import holding_all, projection_lock
 from infrastructure.views.store import ViewStore, record_tracking
 from infrastructure.views.writers import make_view
 
@@ -171,29 +172,16 @@ class Rebuild:
         self._started = 0.0
 
     def run(self) -> RebuildResult:
-        locks = self._take_locks()
-        source, store = self.open_source()
-        try:
-            return self._rebuild(source, store)
-        finally:
-            source.close()
-            for lock in locks:
-                lock.release()
-
-    def _take_locks(self) -> list[ProjectionLock]:
-        taken: list[ProjectionLock] = []
-        for name in self.names:
-            lock = projection_lock(self.location, name, "rebuild")
-            if not lock.try_acquire():
-                for held in taken:
-                    held.release()
-                raise RebuildRefused(name)
-            taken.append(lock)
-        return taken
+        with holding_all(self.location, self.names, "rebuild", RebuildRefused):
+            source, store = self.open_source()
+            try:
+                return self._rebuild(source, store)
+            finally:
+                source.close()
 
     def _rebuild(self, source: Any, store: ViewStore) -> RebuildResult:
         self._started = time.monotonic()
-        store.ensure_schema(list(PROJECTIONS))
+        store.ensure_schema(list(FOLLOWERS))
         current = store.generations()
         target = {name: current[name] + 1 for name in self.names}
         with store.write() as cur:

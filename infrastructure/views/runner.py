@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import PersistenceError, Tracking
 
-from application.projections import PROJECTIONS
+from application.followers import FOLLOWERS
 from infrastructure.store import StoreLocation
 from infrastructure.views.locks import ProjectionLock, acquire_waiting, projection_lock
 from infrastructure.views.store import GenerationSuperseded, ViewStore
@@ -129,7 +129,8 @@ class ProjectionWorker:
         generation = self.store.generations()[self.name]
         self._drop_older_generations(generation)
         view = make_view(self.name, self.store, generation, live=True)
-        projection = PROJECTIONS[self.name](view)
+        projection = FOLLOWERS[self.name](view)
+        raw = getattr(projection, "raw", False)  # the chain hashes stored events as stored
         self.position = view.max_tracking_id() or 0
         self.state = "running"
         subscription = subscribe(
@@ -151,7 +152,7 @@ class ProjectionWorker:
                     if not lock.still_held():
                         raise LockLost(self.name)
                     lock_checked = time.monotonic()
-                items = [(mapper.to_domain_event(n), n.id) for n in batch]
+                items = [(n if raw else mapper.to_domain_event(n), n.id) for n in batch]
                 projection.process_batch(items, Tracking(view.key, batch[-1].id))
                 self.position = batch[-1].id
                 self.on_commit(self.name, self.position)

@@ -203,6 +203,10 @@ class ViewStore:
         with self.read() as cur:
             return self._generations(cur)
 
+    def generations_in(self, cur: Cursor) -> dict[str, int]:
+        """The current generations, inside a transaction the caller holds."""
+        return self._generations(cur)
+
     def _generations(self, cur: Cursor) -> dict[str, int]:
         rows = cur.run("SELECT name, generation FROM {" + POINTERS + "}").all()
         return {row["name"]: int(row["generation"]) for row in rows}

@@ -89,6 +89,23 @@ TABLES: dict[str, tuple[Table, ...]] = {
             "transaction_id",
         ),
     ),
+    # The audit hash chain: one link per stored event, and periodic seals. Appended to
+    # and never rebuilt (a rebuild from the log would bless whatever the log now holds);
+    # triggers refuse changes to both (infrastructure/audit/guards.py).
+    "chain": (
+        Table(
+            "audit_chain",
+            "position BIGINT NOT NULL, originator_id TEXT NOT NULL, "
+            "originator_version BIGINT NOT NULL, content BYTEA NOT NULL, hash BYTEA NOT NULL",
+            "position",
+        ),
+        Table(
+            "audit_seals",
+            "position BIGINT NOT NULL, root TEXT NOT NULL, sealed_at TEXT NOT NULL, "
+            "events BIGINT NOT NULL",
+            "position",
+        ),
+    ),
 }
 
 

@@ -423,4 +423,8 @@ VIEW_CLASSES: dict[str, type[SqlView]] = {
 
 
 def make_view(name: str, store: ViewStore, generation: int, *, live: bool) -> Any:
+    if name == "chain":  # the audit's own view lives with the audit (it imports SqlView)
+        from infrastructure.audit.chain_view import SqlChainView
+
+        return SqlChainView(store, generation, live=live)
     return VIEW_CLASSES[name](store, generation, live=live)

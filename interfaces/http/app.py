@@ -20,6 +20,7 @@ from interfaces.http.pipeline import ReplayHit, respond
 from interfaces.http.problems import UNAVAILABLE_ERRORS, problem
 from interfaces.http.routes import (
     accounts,
+    audit,
     batches,
     customers,
     holds,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, bank: Bank | None = None) -> Fa
     app.state.telemetry = Telemetry()
     if bank is not None:
         app.state.bank = bank
-    for module in (customers, accounts, holds, movements, batches, keys, ops):
+    for module in (customers, accounts, holds, movements, batches, keys, audit, ops):
         app.include_router(module.router)
     _install_error_handlers(app)
     app.add_middleware(RequestContext, telemetry=app.state.telemetry)

@@ -163,3 +163,13 @@ class BatchIn(Strict):
              and item.counterparty.model_dump()}  # type: ignore[union-attr]
             for item in self.items
         ]
+
+
+class RootIn(Strict):
+    position: int = Field(ge=1)
+    root: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class VerifyIn(Strict):
+    # A root kept outside the bank (from `backoffice audit seal`): the log must lead to it.
+    expect_root: RootIn | None = None

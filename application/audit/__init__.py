@@ -1,0 +1,1 @@
+"""What auditors ask of the record: the hash chain, verification, history and replays."""
