@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-batch bench-replay bench-audit lint clean
+.PHONY: run demo test bench bench-batch bench-replay bench-audit bench-reports lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	mkdir -p var
 	$(BIN)/backoffice serve
+
+# A synthetic history with planted AML patterns, for a first look (then `make run`).
+demo: $(STAMP)
+	mkdir -p var
+	$(BIN)/backoffice demo seed --customers 500 --days 120 $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -32,6 +37,9 @@ bench-batch: $(STAMP)
 
 bench-audit: $(STAMP)
 	$(BIN)/python bench/audit.py $(BENCH_ARGS)
+
+bench-reports: $(STAMP)
+	$(BIN)/python bench/reports.py $(BENCH_ARGS)
 
 bench-replay: $(STAMP)
 	$(BIN)/python bench/replay.py $(BENCH_ARGS)

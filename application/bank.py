@@ -30,6 +30,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
 
 from application.batches import BatchItem, check_items, rejection
+from application.compliance.rules import Rules
 from application.errors import IdempotencyKeyReused, ReplayedError, ServiceUnavailable
 from application.forms import (
     check_counterparty,
@@ -87,6 +88,7 @@ from domain.transaction import Transaction
 
 if TYPE_CHECKING:
     from application.audit.service import Audit
+    from application.compliance.service import Compliance
 
 A = TypeVar("A", bound=Aggregate)
 Work = Callable[[], tuple[list[Aggregate], dict[str, Any]]]
@@ -125,17 +127,22 @@ class Bank(Application[UUID]):
         turn_wait_seconds: float = 5.0,
         read_wait_seconds: float = 2.0,
         business_tz: str = "UTC",
+        rules: Rules | None = None,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.max_attempts = max_attempts
         self.read_wait_seconds = read_wait_seconds
         self.business_tz = ZoneInfo(business_tz)
+        # The versioned settings of reports and alert rules (docs/reports.md).
+        self.rules = rules or Rules()
         # The projections' views, once infrastructure attaches them (not in memory://,
         # where answers come from the aggregates).
         self.views: ViewReader | None = None
         # The auditors' use cases (application.audit), attached with the views.
         self.audit: Audit | None = None
+        # The compliance officers' use cases (application.compliance), likewise.
+        self.compliance: Compliance | None = None
         # Called after every save (wakes this process's projection runners).
         self.saved_hooks: list[Callable[[], None]] = []
         self._principals: dict[str, tuple[Principal | None, float]] = {}

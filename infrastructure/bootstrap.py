@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,11 +11,14 @@ from typing import Any
 from application.audit.ports import Reconciliation
 from application.audit.service import Audit
 from application.bank import Bank
+from application.compliance.rules import Rules
+from application.compliance.service import Compliance
 from application.followers import FOLLOWERS
 from application.projections import PROJECTIONS
 from infrastructure.audit.guards import install_guards
 from infrastructure.audit.reconcile import Reconciler
 from infrastructure.audit.store import SqlAuditStore
+from infrastructure.compliance_store import SqlComplianceStore
 from infrastructure.positions import position_lookup
 from infrastructure.settings import Settings
 from infrastructure.store import (
@@ -58,6 +62,7 @@ def bootstrap(
         max_attempts=settings.max_attempts,
         read_wait_seconds=settings.read_wait_ms / 1000,
         business_tz=settings.business_tz,
+        rules=load_rules(settings.rules_file),
         **kwargs,
     )
     if with_views and parse_database_url(settings.database_url).kind != "memory":
@@ -68,7 +73,16 @@ def bootstrap(
         bank.views = SqlViewReader(store, bank.recorder)
         reconciler = functools.partial(_reconcile, settings)
         bank.audit = Audit(bank, SqlAuditStore(store, bank.recorder, reconciler))
+        bank.compliance = Compliance(bank, SqlComplianceStore(store, bank.recorder))
     return bank
+
+
+def load_rules(path: str | None) -> Rules:
+    """The report and alert settings: the contract's defaults, or a JSON file's."""
+    if not path:
+        return Rules()
+    with open(path, encoding="utf-8") as file:
+        return Rules.from_mapping(json.load(file))
 
 
 def _reconcile(settings: Settings, on_progress: Callable[[int, int], None]) -> Reconciliation:

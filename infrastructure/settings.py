@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     # postgresql://user[:password]@host:port/dbname[?schema=name], or memory://
     database_url: str = "sqlite:///var/backoffice.sqlite"
     business_tz: str = "UTC"
+    # A JSON file overriding report and alert settings (application/compliance/rules.py);
+    # reports carry the version of the settings they were made with.
+    rules_file: str | None = None
     read_wait_ms: int = 2000
 
     host: str = "127.0.0.1"

@@ -21,6 +21,7 @@ from domain.errors import BankError
 from infrastructure.bootstrap import bootstrap
 from infrastructure.settings import Settings
 from interfaces.audit_cli import audit
+from interfaces.compliance_cli import alerts, report, risk
 from interfaces.db_cli import db
 from interfaces.projections_cli import projections
 
@@ -30,6 +31,9 @@ app.add_typer(keys, name="keys")
 app.add_typer(projections, name="projections")
 app.add_typer(audit, name="audit")
 app.add_typer(db, name="db")
+app.add_typer(report, name="report")
+app.add_typer(risk, name="risk")
+app.command("alerts")(alerts)
 err = Console(stderr=True)
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
-from uuid import UUID
 
 from application.audit.chain import Seal
 from application.audit.verify import LinkRow, StoredRow

@@ -14,6 +14,7 @@ from application.projections.accounts import (
     HoldRow,
 )
 from application.projections.base import BatchProjection, Item, topic_of
+from application.projections.compliance import ComplianceProjection, ComplianceView
 from application.projections.ledger import LedgerBalance, LedgerProjection, LedgerView
 from application.projections.statements import (
     StatementEntry,
@@ -29,7 +30,10 @@ from application.projections.transactions import (
 
 PROJECTIONS: dict[str, type[BatchProjection]] = {  # type: ignore[type-arg]
     cls.name: cls
-    for cls in (AccountsProjection, StatementsProjection, LedgerProjection, TransactionsProjection)
+    for cls in (
+        AccountsProjection, StatementsProjection, LedgerProjection, TransactionsProjection,
+        ComplianceProjection,
+    )
 }
 
 __all__ = [
@@ -39,6 +43,8 @@ __all__ = [
     "AccountsProjection",
     "AccountsView",
     "BatchProjection",
+    "ComplianceProjection",
+    "ComplianceView",
     "HoldChange",
     "HoldRow",
     "Item",

@@ -92,7 +92,9 @@ class Replayer:
         self.source = source
         self.store = store
         self.page_size = page_size
-        self.views = {n: make_view(n, store, generations[n], live=False) for n in names}
+        self.views = {
+            n: make_view(n, store, generations[n], live=False, source=source) for n in names
+        }
         self.projections = {n: PROJECTIONS[n](self.views[n]) for n in names}
         self.by_topic: dict[str, list[str]] = defaultdict(list)
         for name, projection in self.projections.items():

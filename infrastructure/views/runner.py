@@ -128,7 +128,7 @@ class ProjectionWorker:
     def _follow(self, lock: ProjectionLock) -> None:
         generation = self.store.generations()[self.name]
         self._drop_older_generations(generation)
-        view = make_view(self.name, self.store, generation, live=True)
+        view = make_view(self.name, self.store, generation, live=True, source=self.source)
         projection = FOLLOWERS[self.name](view)
         raw = getattr(projection, "raw", False)  # the chain hashes stored events as stored
         self.position = view.max_tracking_id() or 0

@@ -183,6 +183,8 @@ class ViewStore:
                 if name not in current:
                     self.create_tables(cur, name, 1)
                     self._point(cur, name, 1, insert=True)
+                else:  # indexes added since the generation was made
+                    self.create_tables(cur, name, current[name])
 
     def _create_tracking_table(self, cur: Cursor) -> None:
         """The library's single-row tracking table, as its recorders create it (with

@@ -70,6 +70,8 @@ TABLES: dict[str, tuple[Table, ...]] = {
             "direction TEXT NOT NULL, amount TEXT NOT NULL, balance_after TEXT NOT NULL, "
             "reference TEXT",
             "account_id, booked_at, position, seq",
+            # Entries recorded after a position: balances as of that position.
+            (("position", "position"),),
             clustered=True,
         ),
     ),
@@ -87,6 +89,70 @@ TABLES: dict[str, tuple[Table, ...]] = {
             "transaction_id TEXT NOT NULL, position BIGINT NOT NULL, booked_at TEXT NOT NULL, "
             "kind TEXT NOT NULL, currency TEXT NOT NULL, body TEXT NOT NULL",
             "transaction_id",
+        ),
+    ),
+    # What reports and alert rules read (application/projections/compliance.py). Each
+    # row carries the position that recorded it: reports as of a position read up to it.
+    "compliance": (
+        Table(
+            "cmp_movements",
+            "transaction_id TEXT NOT NULL, seq INTEGER NOT NULL, position BIGINT NOT NULL, "
+            "booked_at TEXT NOT NULL, kind TEXT NOT NULL, channel TEXT NOT NULL, "
+            "currency TEXT NOT NULL, amount TEXT NOT NULL, account_id TEXT NOT NULL, "
+            "customer_id TEXT NOT NULL, flow TEXT NOT NULL, conducted_by TEXT, "
+            "counterparty_country TEXT, reverses TEXT",
+            "transaction_id, seq",
+            (
+                ("booked", "booked_at, position"),
+                ("customer", "customer_id, booked_at"),
+                ("account", "account_id, booked_at"),
+                ("conductor", "conducted_by, booked_at"),
+                ("reverses", "reverses"),
+                ("position", "position"),
+            ),
+        ),
+        # Entries on the bank's own accounts, amounts also in minor units (exact sums).
+        Table(
+            "cmp_ledger",
+            "account TEXT NOT NULL, currency TEXT NOT NULL, booked_at TEXT NOT NULL, "
+            "position BIGINT NOT NULL, seq INTEGER NOT NULL, transaction_id TEXT NOT NULL, "
+            "kind TEXT NOT NULL, channel TEXT NOT NULL, direction TEXT NOT NULL, "
+            "amount TEXT NOT NULL, minor BIGINT NOT NULL",
+            "account, currency, booked_at, position, seq",
+            (("booked", "booked_at"),),
+            clustered=True,
+        ),
+        Table(
+            "cmp_accounts",
+            "account_id TEXT NOT NULL, customer_id TEXT NOT NULL, currency TEXT NOT NULL, "
+            "opened_at TEXT NOT NULL, position BIGINT NOT NULL",
+            "account_id",
+            (("customer", "customer_id"),),
+        ),
+        # Every version of every customer (what was known when).
+        Table(
+            "cmp_customers",
+            "customer_id TEXT NOT NULL, position BIGINT NOT NULL, recorded_at TEXT NOT NULL, "
+            "details TEXT NOT NULL",
+            "customer_id, position",
+        ),
+        # Customer-initiated activity per account, for dormancy; a transaction reversed
+        # on its own day takes its activity with it.
+        Table(
+            "cmp_activity",
+            "account_id TEXT NOT NULL, at TEXT NOT NULL, position BIGINT NOT NULL, "
+            "what TEXT NOT NULL, transaction_id TEXT",
+            "account_id, at, position, what",
+            (("transaction", "transaction_id"),),
+        ),
+        # Alerts as raised, and the position that retracted them (if any).
+        Table(
+            "cmp_alerts",
+            "alert_id TEXT NOT NULL, position BIGINT NOT NULL, retracted_position BIGINT, "
+            "rule TEXT NOT NULL, customer_id TEXT NOT NULL, trigger_booked_at TEXT NOT NULL, "
+            "body TEXT NOT NULL",
+            "alert_id, position",
+            (("trigger", "trigger_booked_at"), ("customer", "customer_id, trigger_booked_at")),
         ),
     ),
     # The audit hash chain: one link per stored event, and periodic seals. Appended to

@@ -422,7 +422,15 @@ VIEW_CLASSES: dict[str, type[SqlView]] = {
 }
 
 
-def make_view(name: str, store: ViewStore, generation: int, *, live: bool) -> Any:
+def make_view(name: str, store: ViewStore, generation: int, *, live: bool, source: Any) -> Any:
+    """The view of projection ``name``; ``source`` is the Bank that reads the log (its
+    business time zone and rule settings shape the compliance facts)."""
+    if name == "compliance":
+        from infrastructure.views.compliance import SqlComplianceView
+
+        return SqlComplianceView(
+            store, generation, live=live, business_tz=source.business_tz, rules=source.rules
+        )
     if name == "chain":  # the audit's own view lives with the audit (it imports SqlView)
         from infrastructure.audit.chain_view import SqlChainView
 

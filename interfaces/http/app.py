@@ -22,6 +22,7 @@ from interfaces.http.routes import (
     accounts,
     audit,
     batches,
+    compliance,
     customers,
     holds,
     keys,
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, bank: Bank | None = None) -> Fa
         app.state.bank = bank
     for module in (customers, accounts, holds, movements, batches, keys, audit, ops):
         app.include_router(module.router)
+    for router in compliance.routers:
+        app.include_router(router)
     _install_error_handlers(app)
     app.add_middleware(RequestContext, telemetry=app.state.telemetry)
     return app

@@ -17,7 +17,7 @@ from infrastructure.bootstrap import rebuild_projections
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
 
-NAMES = ("accounts", "statements", "ledger", "transactions", "chain")  # every follower of the log
+NAMES = ("accounts", "statements", "ledger", "transactions", "compliance", "chain")  # every follower
 GAUGES = ("backoffice_projection_position", "backoffice_projection_lag_events",
           "backoffice_projection_generation")
 PATIENCE_S = 30.0  # how long the runners may take to catch up (a bound, not a speed test)

@@ -18,7 +18,7 @@ from application.bank import Bank
 from domain.cause import Cause
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = ("accounts", "statements", "ledger", "transactions")  # the rebuildable views
+NAMES = ("accounts", "statements", "ledger", "transactions", "compliance")  # the rebuildable views
 FOLLOWERS = (*NAMES, "chain")  # and the audit chain, which status shows too
 SUMMARY_FIELDS = {"generations", "position", "events", "seconds", "events_per_second"}
 PATIENCE_S = 60.0  # a bound on catching up and on stopping, not a speed test

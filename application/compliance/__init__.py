@@ -1,0 +1,1 @@
+"""Compliance: regulatory reports, AML alerts and risk views (docs/reports.md)."""
