@@ -1,0 +1,1 @@
+"""Regulatory report files written from the reports' JSON: FinCEN's CTR XML batch."""
