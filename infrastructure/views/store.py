@@ -52,7 +52,8 @@ _ZERO = timedelta(0)
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    # fromisoformat reads the trailing Z (Python 3.11+), ~10x faster than strptime.
+    return datetime.fromisoformat(text)
 
 
 class Cursor:
