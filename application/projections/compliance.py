@@ -127,6 +127,14 @@ class ComplianceView(TrackingRecorder, ABC):
         alert changes ``alerts`` works out, and the tracking record."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A person's movements booked from ``start`` on (all of them), in order."""
+
+    start: datetime
+    movements: list[Movement]
+
+
 @dataclass
 class _Touched:
     since: datetime
@@ -147,10 +155,12 @@ class ComplianceProjection(BatchProjection[ComplianceView]):
         super().__init__(view)
         self._accounts: RowCache[str, AccountFacts] = RowCache()
         self._customers: RowCache[str, CustomerFacts] = RowCache(20_000)
+        self._windows: RowCache[str, _Window] = RowCache(20_000)
 
     def forget(self) -> None:
         self._accounts.clear()
         self._customers.clear()
+        self._windows.clear()
 
     def process_batch(self, items: Sequence[Item], tracking: Tracking) -> None:
         try:
@@ -221,7 +231,7 @@ class ComplianceProjection(BatchProjection[ComplianceView]):
                         changes.activities.append((activity, movement.transaction_id))
         self._accounts.update({a.account_id: a for a in changes.accounts})
         self._customers.update({c.customer_id: c for c in changes.customers})
-        tz, rules = self.view.business_tz, self.view.rules
+        tz = self.view.business_tz
         in_batch = {}
         for movement in changes.movements:
             in_batch.setdefault(movement.transaction_id, []).append(movement)
@@ -242,10 +252,87 @@ class ComplianceProjection(BatchProjection[ComplianceView]):
                         if _counts_for_conductor(movement):
                             touch(movement.conducted_by, movement.booked_at, reversal.position)  # type: ignore[arg-type]
             result = AlertChanges()
-            _evaluate(facts, touched, rules, tz, result)
+            self._evaluate(facts, touched, changes.movements, result)
             return result
 
         self.view.save(changes, alert_changes, tracking)
+
+    def _evaluate(
+        self,
+        facts: AlertFacts,
+        touched: dict[str, _Touched],
+        new: Sequence[Movement],
+        result: AlertChanges,
+    ) -> None:
+        """Work out each touched person's alerts from their ``since`` and record what
+        changed. A person's recent movements are kept between batches (only this
+        runner writes the view), so a busy customer's history is not read again for
+        every batch; the rest are read for all persons at once."""
+        rules, tz = self.view.rules, self.view.business_tz
+        lookback = rules_engine.lookback(rules)
+        longest = max(rules_engine.rule_window(rule, rules) for rule in rules_engine.RULES)
+        needed = {p: seen.since - lookback for p, seen in touched.items()}
+        cached, _ = self._windows.get_many(needed)
+        windows: dict[str, _Window] = {}
+        for person, window in cached.items():
+            if window.start <= needed[person]:
+                mine = [m for m in new if _belongs(m, person)]
+                windows[person] = _Window(window.start, sorted(
+                    [*window.movements, *mine], key=rules_engine.order_key
+                ))
+        loaded = facts.movements_of_many({p: n for p, n in needed.items() if p not in windows})
+        windows.update({p: _Window(needed[p], ms) for p, ms in loaded.items()})
+        # A reversal on the customer's own account is among their movements; one of a
+        # cash deposit they conducted on another's account has to be looked up.
+        conducted = sorted({
+            m.transaction_id for p, w in windows.items() for m in w.movements
+            if m.customer_id != p and m.kind != "reversal"
+        })
+        reversals: dict[str, list[Movement]] = {}
+        for reversal in facts.reversals_of(conducted):
+            reversals.setdefault(reversal.reverses or "", []).append(reversal)
+        stored_alerts = facts.present_alerts_many(
+            {p: seen.since - longest for p, seen in touched.items()}
+        )
+        opened = facts.opened_at(
+            {m.account_id for p, w in windows.items() for m in w.movements if m.customer_id == p}
+        )
+        for person, seen in sorted(touched.items()):
+            since = seen.since
+            window = windows[person]
+            extra = [r for m in window.movements for r in reversals.get(m.transaction_id, ())]
+            effective = [
+                m for m in rules_engine.effective(
+                    [m for m in window.movements if m.booked_at >= needed[person]] + extra, tz
+                )
+                if _belongs(m, person)
+            ]
+            stored = stored_alerts.get(person, [])
+            previous = [a.alert for a in stored if a.alert.trigger_booked_at < since]
+            current = {a.alert.alert_id: a for a in stored if a.alert.trigger_booked_at >= since}
+            found = rules_engine.evaluate_person(
+                person, effective, since, previous, facts.last_activity, opened, rules
+            )
+            positions = {m.transaction_id: m.position for m in effective}
+            for alert in found:
+                old = current.pop(alert.alert_id, None)
+                if old is not None and old.alert == alert:
+                    continue
+                at = max([seen.cause, *(positions.get(t, 0) for t in alert.transaction_ids)])
+                if old is not None:
+                    result.retracted.append((alert.alert_id, old.position, at))
+                result.raised.append(StoredAlert(alert, at))
+            for gone in current.values():
+                result.retracted.append((gone.alert.alert_id, gone.position, seen.cause))
+        # Keep what the next batch (booked later, as postings are) will need.
+        kept: dict[str, _Window] = {}
+        for person, window in windows.items():
+            if not window.movements:
+                kept[person] = window
+                continue
+            start = max(window.start, window.movements[-1].booked_at - lookback)
+            kept[person] = _Window(start, [m for m in window.movements if m.booked_at >= start])
+        self._windows.update(kept)
 
     def _load_accounts(self, items: Sequence[Item]) -> dict[str, AccountFacts]:
         wanted: set[str] = set()
@@ -274,52 +361,12 @@ class ComplianceProjection(BatchProjection[ComplianceView]):
         return found
 
 
-def _evaluate(
-    facts: AlertFacts, touched: dict[str, _Touched], rules: Rules, tz: tzinfo, result: AlertChanges
-) -> None:
-    """Work out each touched person's alerts from their ``since`` and record what
-    changed. The reads are made for all of them at once (a handful of queries per
-    batch, not per person)."""
-    lookback = rules_engine.lookback(rules)
-    longest = max(rules_engine.rule_window(rule, rules) for rule in rules_engine.RULES)
-    loaded = facts.movements_of_many({p: seen.since - lookback for p, seen in touched.items()})
-    originals = sorted({m.transaction_id for ms in loaded.values() for m in ms if m.kind != "reversal"})
-    reversals: dict[str, list[Movement]] = {}
-    for reversal in facts.reversals_of(originals):
-        reversals.setdefault(reversal.reverses or "", []).append(reversal)
-    stored_alerts = facts.present_alerts_many({p: seen.since - longest for p, seen in touched.items()})
-    opened = facts.opened_at(
-        {m.account_id for p, ms in loaded.items() for m in ms if m.customer_id == p}
+def _belongs(movement: Movement, person: str) -> bool:
+    """Whether a movement is among the person's: on their account, or a cash deposit
+    they conducted on another's."""
+    return movement.customer_id == person or (
+        movement.conducted_by == person and _counts_for_conductor(movement)
     )
-    for person, seen in sorted(touched.items()):
-        since = seen.since
-        mine = loaded.get(person, [])
-        known = {(m.transaction_id, m.seq) for m in mine}
-        extra = [
-            r for m in mine for r in reversals.get(m.transaction_id, ())
-            if (r.transaction_id, r.seq) not in known
-        ]
-        effective = [
-            m for m in rules_engine.effective([*mine, *extra], tz)
-            if m.customer_id == person or (m.conducted_by == person and _counts_for_conductor(m))
-        ]
-        stored = stored_alerts.get(person, [])
-        previous = [s.alert for s in stored if s.alert.trigger_booked_at < since]
-        current = {s.alert.alert_id: s for s in stored if s.alert.trigger_booked_at >= since}
-        found = rules_engine.evaluate_person(
-            person, effective, since, previous, facts.last_activity, opened, rules
-        )
-        positions = {m.transaction_id: m.position for m in effective}
-        for alert in found:
-            old = current.pop(alert.alert_id, None)
-            if old is not None and old.alert == alert:
-                continue
-            at = max([seen.cause, *(positions.get(t, 0) for t in alert.transaction_ids)])
-            if old is not None:
-                result.retracted.append((alert.alert_id, old.position, at))
-            result.raised.append(StoredAlert(alert, at))
-        for gone in current.values():
-            result.retracted.append((gone.alert.alert_id, gone.position, seen.cause))
 
 
 def _counts_for_conductor(movement: Movement) -> bool:

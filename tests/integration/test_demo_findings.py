@@ -3,10 +3,13 @@ else: the background is built to stay quiet (both stores)."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from projection_helpers import catch_up, opened_bank, running_projections
 
@@ -18,21 +21,27 @@ CUSTOMERS, DAYS, SEED = 300, 120, 11
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory) -> Iterator[tuple[Bank, dict[str, Any]]]:
-    from conftest import _postgres_schema, configured_url, store_kind
-
-    if store_kind() == "postgres":
-        urls = _postgres_schema(configured_url())
-        url = next(urls)
+    """One seeded bank for the module (seeding is the slow part)."""
+    configured = os.environ.get("BACKOFFICE_DATABASE_URL", "")
+    schema = None
+    if configured.startswith(("postgresql://", "postgres://")):
+        base = configured.split("?", 1)[0]
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        url = f"{base}?schema={schema}"
     else:
-        urls = None
         url = f"sqlite:///{tmp_path_factory.mktemp('demo')}/demo.sqlite"
-    with opened_bank(url, read_wait_ms=60_000) as bank:
-        planted = seed_demo(bank, CUSTOMERS, DAYS, SEED)
-        with running_projections(bank, url) as service:
-            catch_up(bank, timeout=300, services=[service])
-        yield bank, planted
-    if urls is not None:
-        next(urls, None)
+    try:
+        with opened_bank(url, read_wait_ms=60_000) as bank:
+            planted = seed_demo(bank, CUSTOMERS, DAYS, SEED)
+            with running_projections(bank, url) as service:
+                catch_up(bank, timeout=300, services=[service])
+            yield bank, planted
+    finally:
+        if schema is not None:
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def cases(planted: dict[str, Any], report: str) -> list[dict[str, Any]]:
