@@ -25,6 +25,21 @@ class ServiceUnavailable(BankError):
         self.retry_after = retry_after
 
 
+class RulesChanged(ServiceUnavailable):
+    """The compliance view was built under other rule settings than this process's:
+    its alerts would mix two versions, so nothing more is applied or read until it is
+    rebuilt under the new ones."""
+
+    def __init__(self, built_with: str, configured: str) -> None:
+        super().__init__(
+            f"the compliance view was built with rules {built_with}; these settings are "
+            f"rules {configured}: run `backoffice projections rebuild compliance`",
+            retry_after=60,
+        )
+        self.built_with = built_with
+        self.configured = configured
+
+
 class ReplayedError(BankError):
     """A refusal remembered with an Idempotency-Key, answered again as it was."""
 

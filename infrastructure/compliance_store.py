@@ -51,6 +51,10 @@ class SqlComplianceSnapshot:
         self.cur = cur
         self.position = position
 
+    def rules_version(self) -> str | None:
+        row = self.cur.run("SELECT value FROM {cmp_meta} WHERE name = 'rules_version'").one()
+        return None if row is None else row["value"]
+
     def accounts(self, opened_before: datetime | None = None) -> list[AccountFacts]:
         sql = (
             "SELECT account_id, customer_id, currency, opened_at, position FROM {cmp_accounts} "

@@ -38,6 +38,9 @@ class ComplianceSnapshot(Protocol):
 
     position: int
 
+    def rules_version(self) -> str | None:
+        """The rule settings the stored alerts were evaluated with (None: none yet)."""
+
     def accounts(self, opened_before: datetime | None = None) -> list[AccountFacts]:
         """Accounts opened by the position (and before the moment, when given)."""
 

@@ -19,6 +19,7 @@ from application.compliance.reports.ctr import ctr_report
 from application.compliance.reports.dmo import dmo_report
 from application.compliance.reports.risk import exposures, liquidity, overdrafts
 from application.compliance.reports.trial_balance import trial_balance
+from application.errors import RulesChanged
 from application.views import timestamp
 from domain.errors import ValidationFailed
 from domain.money import is_currency
@@ -132,6 +133,9 @@ class Compliance:
         position = self.position(requested)
         self.bank._await_views(VIEWS, position)
         with self.store.snapshot(position) as snap:
+            built_with = snap.rules_version()
+            if built_with is not None and built_with != self.bank.rules.version:
+                raise RulesChanged(built_with, self.bank.rules.version)
             body = build(snap)
         closed = self.bank.closed_through()
         final = last_day is not None and closed is not None and last_day <= closed

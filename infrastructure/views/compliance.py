@@ -12,6 +12,7 @@ from eventsourcing.persistence import Tracking
 
 from application.compliance.facts import AccountFacts, Alert, CustomerFacts, Movement
 from application.compliance.rules import Rules
+from application.errors import RulesChanged
 from application.projections.compliance import (
     AlertChanges,
     ComplianceChanges,
@@ -85,6 +86,7 @@ class SqlComplianceView(SqlView, ComplianceView):
         tracking: Tracking,
     ) -> None:
         def write(cur: Cursor) -> None:
+            self._check_rules(cur)
             self._write_facts(cur, changes)
             found = alerts(_Facts(self, cur))
             if changes.voided:
@@ -102,6 +104,19 @@ class SqlComplianceView(SqlView, ComplianceView):
             self.insert(cur, "cmp_alerts", ALERT_COLUMNS, [alert_row(s) for s in found.raised])
 
         self.commit(tracking, write)
+
+    def _check_rules(self, cur: Cursor) -> None:
+        """Alerts of one generation are all evaluated under one version of the rules."""
+        row = cur.run(
+            f"SELECT value FROM {self.t('cmp_meta')} WHERE name = 'rules_version'"
+        ).one()
+        if row is None:
+            cur.run(
+                f"INSERT INTO {self.t('cmp_meta')} (name, value) VALUES ('rules_version', %s)",
+                (self.rules.version,),
+            )
+        elif row["value"] != self.rules.version:
+            raise RulesChanged(row["value"], self.rules.version)
 
     def _write_facts(self, cur: Cursor, changes: ComplianceChanges) -> None:
         self.insert(

@@ -145,6 +145,8 @@ TABLES: dict[str, tuple[Table, ...]] = {
             "account_id, at, position, what",
             (("transaction", "transaction_id"),),
         ),
+        # The rule settings' version the alerts were evaluated with.
+        Table("cmp_meta", "name TEXT NOT NULL, value TEXT NOT NULL", "name"),
         # Alerts as raised, and the position that retracted them (if any).
         Table(
             "cmp_alerts",

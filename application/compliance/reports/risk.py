@@ -121,21 +121,24 @@ def overdrafts(snapshot: ComplianceSnapshot, day: date, tz: tzinfo) -> dict[str,
 
 
 def _days_overdrawn(entries: list[Any], day: date, tz: tzinfo) -> int:
-    """Consecutive days, ending with ``day``, whose closing balance was below zero."""
+    """Consecutive days, ending with ``day``, whose closing balance was below zero.
+
+    A day without entries closes as the last day with entries did, so a day that
+    closed at zero or above stays so until the next day with entries."""
     closing: dict[date, Decimal] = {}
     balance = ZERO
     for entry in entries:
         balance += entry.signed_amount
         closing[business_day(entry.booked_at, tz)] = balance
-    # The last day on or before ``day`` that closed at zero or above.
-    last_fine = None
-    for when in sorted(closing, reverse=True):
-        if when <= day and closing[when] >= 0:
-            last_fine = when
-            break
-    if last_fine is None:
-        first = min(closing) if closing else day
-        return (day - first).days + 1
+    active = sorted(d for d in closing if d <= day)
+    if not active:
+        return 0
+    # Before its first entry an account stands at zero.
+    last_fine = active[0] - timedelta(days=1)
+    for index, when in enumerate(active):
+        if closing[when] >= 0:
+            following = active[index + 1] if index + 1 < len(active) else day + timedelta(days=1)
+            last_fine = following - timedelta(days=1)
     return (day - last_fine).days
 
 
