@@ -23,6 +23,7 @@ from infrastructure.settings import Settings
 from interfaces.audit_cli import audit
 from interfaces.compliance_cli import alerts, report, risk
 from interfaces.db_cli import db
+from interfaces.demo_cli import demo
 from interfaces.projections_cli import projections
 
 app = typer.Typer(help="backoffice: the event-sourced banking back office.", no_args_is_help=True)
@@ -31,6 +32,7 @@ app.add_typer(keys, name="keys")
 app.add_typer(projections, name="projections")
 app.add_typer(audit, name="audit")
 app.add_typer(db, name="db")
+app.add_typer(demo, name="demo")
 app.add_typer(report, name="report")
 app.add_typer(risk, name="risk")
 app.command("alerts")(alerts)
