@@ -1,7 +1,7 @@
 """The CTR report as a FinCEN CTRX batch: ``EFilingBatchXML``, one ``Activity`` per CTR.
 
 Written for FinCEN's schema ``EFL_CTRXBatchSchema.xsd`` v1.2 of 2021-12-17 (the copy in
-docs/regulatory/fincen/), namespace ``www.fincen.gov/base``. ``ctr_batch_xml`` is a pure
+infrastructure/reports/fincen/), namespace ``www.fincen.gov/base``. ``ctr_batch_xml`` is a pure
 function: the same report, institution and filing date give the same bytes (SeqNum
 values count up in document order; no clock, no randomness).
 
@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from lxml import etree
@@ -50,6 +51,8 @@ from application.compliance.rules import Institution
 NS = "www.fincen.gov/base"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SCHEMA_LOCATION = "www.fincen.gov/base https://www.fincen.gov/base/EFL_CTRXBatchSchema.xsd"
+# The schema itself, shipped as package data.
+SCHEMA_PATH = Path(__file__).resolve().parent / "fincen" / "EFL_CTRXBatchSchema.xsd"
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 TRANSMITTER = "35"

@@ -18,7 +18,6 @@ import itertools
 import uuid
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,11 +37,11 @@ from lxml import etree
 
 from application.compliance.alerts import ALERT_NAMESPACE
 from infrastructure.bootstrap import bootstrap
+from infrastructure.reports.fincen_ctr import SCHEMA_PATH
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
-XSD = ROOT / "docs" / "regulatory" / "fincen" / "EFL_CTRXBatchSchema.xsd"
+XSD = SCHEMA_PATH
 FINCEN = {"f": "www.fincen.gov/base"}
 SIGNED = ("as_of_position", "rules_version", "final", "digest")
 NULL = None

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 from lxml import etree
 
 from application.compliance.rules import Institution
-from infrastructure.reports.fincen_ctr import ctr_batch_xml
+from infrastructure.reports.fincen_ctr import SCHEMA_PATH, ctr_batch_xml
 
-ROOT = Path(__file__).resolve().parents[2]
-XSD = ROOT / "docs" / "regulatory" / "fincen" / "EFL_CTRXBatchSchema.xsd"
+XSD = SCHEMA_PATH
 NS = {"f": "www.fincen.gov/base"}
 FILED = date(2026, 3, 3)
 
