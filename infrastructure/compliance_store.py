@@ -51,6 +51,22 @@ class SqlComplianceSnapshot:
         self.cur = cur
         self.position = position
 
+    def _rows(
+        self, sql: str, params: list[Any], column: str, values: Iterable[str] | None
+    ) -> list[Any]:
+        """``sql`` (a WHERE clause ends it), further limited to ``column IN values`` in
+        chunks; ``values`` None: no further limit."""
+        if values is None:
+            return self.cur.run(sql, params).all()
+        wanted = sorted(set(values))
+        rows: list[Any] = []
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            rows.extend(
+                self.cur.run(f"{sql} AND {column} IN ({_marks(len(chunk))})", (*params, *chunk)).all()
+            )
+        return rows
+
     def rules_version(self) -> str | None:
         row = self.cur.run("SELECT value FROM {cmp_meta} WHERE name = 'rules_version'").one()
         return None if row is None else row["value"]
@@ -68,23 +84,10 @@ class SqlComplianceSnapshot:
         return [account_from_row(row) for row in rows]
 
     def customers(self, at: datetime, ids: Iterable[str] | None = None) -> dict[str, CustomerFacts]:
-        columns = "customer_id, position, recorded_at, details"
-        rows: list[Any] = []
-        if ids is None:
-            rows = self.cur.run(
-                f"SELECT {columns} FROM {{cmp_customers}} WHERE position <= %s", (self.position,)
-            ).all()
-        else:
-            wanted = sorted(set(ids))
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                rows.extend(
-                    self.cur.run(
-                        f"SELECT {columns} FROM {{cmp_customers}} WHERE position <= %s "
-                        f"AND customer_id IN ({_marks(len(chunk))})",
-                        (self.position, *chunk),
-                    ).all()
-                )
+        rows = self._rows(
+            "SELECT customer_id, position, recorded_at, details FROM {cmp_customers} "
+            "WHERE position <= %s", [self.position], "customer_id", ids,
+        )
         known = time_text(at)
         chosen: dict[str, tuple[bool, int, Any]] = {}
         for row in rows:
@@ -119,17 +122,11 @@ class SqlComplianceSnapshot:
         return [movement_from_row(row) for row in rows]
 
     def reversals_of(self, transaction_ids: Sequence[str]) -> list[Movement]:
-        ids = sorted(set(transaction_ids))
-        found: list[Movement] = []
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            rows = self.cur.run(
-                f"SELECT {MOVEMENT_COLUMNS} FROM {{cmp_movements}} WHERE position <= %s "
-                f"AND reverses IN ({_marks(len(chunk))})",
-                (self.position, *chunk),
-            ).all()
-            found.extend(movement_from_row(row) for row in rows)
-        return found
+        rows = self._rows(
+            f"SELECT {MOVEMENT_COLUMNS} FROM {{cmp_movements}} WHERE position <= %s",
+            [self.position], "reverses", transaction_ids,
+        )
+        return [movement_from_row(row) for row in rows]
 
     def balances(self, before: datetime, currency: str | None = None) -> dict[str, Decimal]:
         at = time_text(before)
@@ -167,18 +164,7 @@ class SqlComplianceSnapshot:
             "WHERE booked_at >= %s AND booked_at < %s AND position <= %s"
         )
         params: list[Any] = [time_text(start), time_text(end), self.position]
-        rows: list[Any] = []
-        if account_ids is None:
-            rows = self.cur.run(sql, params).all()
-        else:
-            wanted = sorted(set(account_ids))
-            for first in range(0, len(wanted), _CHUNK):
-                chunk = wanted[first : first + _CHUNK]
-                rows.extend(
-                    self.cur.run(
-                        sql + f" AND account_id IN ({_marks(len(chunk))})", (*params, *chunk)
-                    ).all()
-                )
+        rows = self._rows(sql, params, "account_id", account_ids)
         entries = [
             BalanceEntry(
                 row["account_id"], parse_time(row["booked_at"]), int(row["position"]),

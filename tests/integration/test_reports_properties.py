@@ -492,6 +492,21 @@ def describe(record: Record) -> None:
              f"by={p.conducted_by and p.conducted_by[:8]} rev={p.reverses and p.reverses[:8]}")
 
 
+@contextmanager
+def whole_history(
+    stores: Stores, rules_file: Path, history: dict[str, Any]
+) -> Iterator[tuple[Record, Any]]:
+    """The history posted, imported and backdated, with the views caught up."""
+    with scenario(stores, rules_file, history) as record:
+        apply_early(record, history)
+        apply_late(record, history)
+        apply_backdated(record, history)
+        wait_for_views(record.bank)
+        describe(record)
+        assert record.bank.compliance is not None
+        yield record, record.bank.compliance
+
+
 # ------------------------------------------------------------------- the properties
 
 
@@ -499,14 +514,7 @@ def describe(record: Record) -> None:
 @given(history=histories())
 def test_each_ctr_is_the_sum_of_its_listed_cash_transactions(
         stores: Stores, rules_file: Path, history: dict[str, Any]) -> None:
-    with scenario(stores, rules_file, history) as record:
-        apply_early(record, history)
-        apply_late(record, history)
-        apply_backdated(record, history)
-        wait_for_views(record.bank)
-        describe(record)
-        compliance = record.bank.compliance
-        assert compliance is not None
+    with whole_history(stores, rules_file, history) as (record, compliance):
         checked = 0
         for day in days_of(record):
             report = compliance.ctr(day)
@@ -537,14 +545,7 @@ def test_each_ctr_is_the_sum_of_its_listed_cash_transactions(
 @given(history=histories())
 def test_no_reportable_person_is_missed(
         stores: Stores, rules_file: Path, history: dict[str, Any]) -> None:
-    with scenario(stores, rules_file, history) as record:
-        apply_early(record, history)
-        apply_late(record, history)
-        apply_backdated(record, history)
-        wait_for_views(record.bank)
-        describe(record)
-        compliance = record.bank.compliance
-        assert compliance is not None
+    with whole_history(stores, rules_file, history) as (record, compliance):
         for day in days_of(record):
             report = compliance.ctr(day)
             found = {(c["customer_id"], c["cash_in"], c["cash_out"]) for c in report["ctrs"]}
@@ -612,14 +613,7 @@ def test_a_report_for_a_past_date_keeps_its_digest(
 @given(history=histories())
 def test_alerts_are_the_rules_over_the_movements(
         stores: Stores, rules_file: Path, history: dict[str, Any]) -> None:
-    with scenario(stores, rules_file, history) as record:
-        apply_early(record, history)
-        apply_late(record, history)
-        apply_backdated(record, history)
-        wait_for_views(record.bank)
-        describe(record)
-        compliance = record.bank.compliance
-        assert compliance is not None
+    with whole_history(stores, rules_file, history) as (record, compliance):
         report = compliance.alerts()
         got = sorted(alert_key(a) for a in report["alerts"])
         assert got == reference_alerts(record, record.bank.rules)
