@@ -9,24 +9,24 @@ from typing import Any
 
 from application.compliance.calendar import business_day
 from application.compliance.facts import Movement
-from application.compliance.ports import ComplianceSnapshot
 from application.compliance.rules import Rules
 from domain.money import format_amount, minor_units
 
 
-def without_same_day_reversals(
-    snapshot: ComplianceSnapshot, movements: Sequence[Movement], tz: tzinfo
-) -> list[Movement]:
+def without_same_day_reversals(movements: Sequence[Movement], tz: tzinfo) -> list[Movement]:
     """Leave out reversals, and transactions reversed on the business day they were
-    booked (both sides are left out; a later reversal leaves the original in)."""
-    originals = [m for m in movements if m.kind != "reversal"]
-    booked = {m.transaction_id: business_day(m.booked_at, tz) for m in originals}
+    booked (both sides are left out; a later reversal leaves the original in).
+
+    ``movements`` cover whole business days, reversals included: a reversal that
+    matters is booked on its original's day, so it is among them."""
+    booked = {m.transaction_id: business_day(m.booked_at, tz) for m in movements if m.kind != "reversal"}
     voided = {
         r.reverses
-        for r in snapshot.reversals_of(sorted(booked))
-        if r.reverses in booked and business_day(r.booked_at, tz) == booked[r.reverses]
+        for r in movements
+        if r.kind == "reversal" and r.reverses in booked
+        and business_day(r.booked_at, tz) == booked[r.reverses]
     }
-    return [m for m in originals if m.transaction_id not in voided]
+    return [m for m in movements if m.kind != "reversal" and m.transaction_id not in voided]
 
 
 def converted(amount: Decimal, currency: str, target: str, rules: Rules) -> Decimal | None:

@@ -40,7 +40,7 @@ def cash_movements(snapshot: ComplianceSnapshot, day: date, tz: tzinfo) -> list[
     """The day's cash deposits and withdrawals that count (no same-day reversals)."""
     start, end = day_bounds(day, tz)
     found = snapshot.movements(start, end, channel="cash", kinds=("deposit", "withdrawal", "reversal"))
-    return without_same_day_reversals(snapshot, found, tz)
+    return without_same_day_reversals(found, tz)
 
 
 def persons_of(movement: Movement) -> list[tuple[str, set[str]]]:

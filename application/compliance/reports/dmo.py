@@ -26,7 +26,7 @@ def dmo_report(
     currency = rules.dmo_currency
     designated = set(rules.designated_territories)
     found = snapshot.movements(start, end, kinds=("deposit", "withdrawal", "transfer", "reversal"))
-    movements = without_same_day_reversals(snapshot, found, tz)
+    movements = without_same_day_reversals(found, tz)
     customers = snapshot.customers(end, {m.customer_id for m in movements})
     in_scope: list[tuple[Movement, str]] = []
     for movement in movements:
