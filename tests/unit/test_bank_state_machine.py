@@ -258,6 +258,12 @@ class BankMachine(RuleBasedStateMachine):
 
     # -------------------------------------------------------------- helpers
 
+    def events_since(self, position: int) -> int:
+        """Events stored after ``position``. Counted rather than read off the head:
+        PostgreSQL's positions have gaps where a conflicting insert was rolled back
+        (two processes on one store)."""
+        return len(self.bank.recorder.select_notifications(start=position + 1, limit=10_000))
+
     def perform(
         self,
         expected: type[BankError] | None,
@@ -296,12 +302,12 @@ class BankMachine(RuleBasedStateMachine):
             assert expected is not None, f"model expected acceptance, got {error!r}"
             assert type(error) is expected, f"expected {expected.__name__}, got {error!r}"
             if claim is None or isinstance(error, ValidationFailed):
-                assert self.bank.last_position() == before + 2 * len(due), (
+                assert self.events_since(before) == 2 * len(due), (
                     "a refusal wrote an event"
                 )
             else:
                 # the refusal is remembered with the key (one record, no effect)
-                assert self.bank.last_position() > before + 2 * len(due)
+                assert self.events_since(before) > 2 * len(due)
                 self.claimed.append(
                     Claimed(request, claim, None, error, expiring, valid_until)
                 )
@@ -993,9 +999,9 @@ class BankMachine(RuleBasedStateMachine):
         before = self.bank.last_position()
         assert self.bank.expire_lapsed_holds() == len(due)
         self.record_expiries(due)
-        assert self.bank.last_position() == before + 2 * len(due)
+        assert self.events_since(before) == 2 * len(due)
         assert self.bank.expire_lapsed_holds() == 0, "an expiry was recorded twice"
-        assert self.bank.last_position() == before + 2 * len(due)
+        assert self.events_since(before) == 2 * len(due)
 
     # -------------------------------------------------------------- reversals
 
@@ -1316,7 +1322,7 @@ class BankMachine(RuleBasedStateMachine):
             assert outcome.body == claimed.outcome.body
             assert outcome.position == claimed.outcome.position
         self.record_expiries(due)
-        assert self.bank.last_position() == before + 2 * len(due), "a replay wrote an event"
+        assert self.events_since(before) == 2 * len(due), "a replay wrote an event"
 
     @precondition(lambda self: self.claimed)
     @rule(data=st.data())
@@ -1332,7 +1338,7 @@ class BankMachine(RuleBasedStateMachine):
         else:
             raise AssertionError("a reused Idempotency-Key was accepted")
         self.record_expiries(due)
-        assert self.bank.last_position() == before + 2 * len(due)
+        assert self.events_since(before) == 2 * len(due)
 
     # -------------------------------------------------------------- invariants
 
