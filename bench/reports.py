@@ -40,6 +40,7 @@ for path in (ROOT, ROOT / "bench"):
 import structlog
 from replay import DEFAULT_PG_URL, postgres_store, say, sqlite_store  # bench/replay.py
 
+from application.compliance.calendar import day_last_instant, day_start
 from application.demo import seed_demo
 from infrastructure.bootstrap import bootstrap, start_projections
 from infrastructure.settings import Settings
@@ -119,6 +120,7 @@ def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
         day = today - timedelta(days=max(args.days // 2, 1))
         month = date(day.year, day.month, 1)
         week = day - timedelta(days=29)
+        day_window = (day_start(day, bank.business_tz), day_last_instant(day, bank.business_tz))
         currencies = ("USD", "EUR")
         reports = {
             **{
@@ -127,7 +129,7 @@ def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
             },
             "ctr": lambda: c.ctr(day),
             "dmo_month": lambda: c.dmo(month),
-            "alerts_day": lambda: c.alerts(*_day_window(bank, day)),
+            "alerts_day": lambda: c.alerts(*day_window),
             "alerts_all": lambda: c.alerts(),
             "exposures": lambda: c.exposures(day, 20),
             "overdrafts": lambda: c.overdrafts(day),
@@ -139,13 +141,6 @@ def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
             say(f"  {name}: {result['reports'][name]}")
         result["day"], result["month"] = day.isoformat(), month.strftime("%Y-%m")
     return result
-
-
-def _day_window(bank: Any, day: date) -> tuple[Any, Any]:
-    from application.compliance.calendar import day_bounds
-
-    start, end = day_bounds(day, bank.business_tz)
-    return start, end - timedelta(microseconds=1)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

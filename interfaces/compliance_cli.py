@@ -19,7 +19,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from application.compliance.calendar import day_start
+from application.compliance.calendar import day_last_instant, day_start
 from application.compliance.service import VIEWS, Compliance
 from application.errors import ServiceUnavailable
 from domain.errors import ValidationFailed
@@ -147,9 +147,7 @@ def ctr(
         if kind == "csv":
             return body, ctr_csv(body)
         if kind == "xml":
-            if not body["ctrs"]:
-                raise ValidationFailed.at(("format",), "no CTR is due for this date: no batch to file")
-            return body, ctr_xml(body, bank.rules.institution, filing)
+            return body, ctr_xml(body, bank.rules.institution, filing, ("format",))
         return body, _json(body)
 
     _run(make, output)
@@ -199,9 +197,7 @@ def _moment(text: str | None, bank: Any, *, end: bool) -> datetime | None:
         return None
     if len(text) == 10:
         day = _day(text, "--to" if end else "--from")
-        if end:
-            return day_start(day + timedelta(days=1), bank.business_tz) - timedelta(microseconds=1)
-        return day_start(day, bank.business_tz)
+        return (day_last_instant if end else day_start)(day, bank.business_tz)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

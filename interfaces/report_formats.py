@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from application.compliance.rules import Institution
+from domain.errors import ValidationFailed
 from infrastructure.reports.fincen_ctr import ctr_batch_xml
 
 CTR_COLUMNS = (
@@ -66,5 +67,11 @@ def dmo_csv(report: dict[str, Any]) -> str:
     return _csv(DMO_COLUMNS, rows)
 
 
-def ctr_xml(report: dict[str, Any], institution: Institution, filing_date: date) -> bytes:
+def ctr_xml(
+    report: dict[str, Any], institution: Institution, filing_date: date, loc: tuple[str, ...]
+) -> bytes:
+    """The FinCEN batch; a day without CTRs has nothing to file (FinCEN's batch holds at
+    least one activity), a 422 at ``loc`` rather than a document the schema refuses."""
+    if not report["ctrs"]:
+        raise ValidationFailed.at(loc, "no CTR is due for this date: there is no batch to file")
     return ctr_batch_xml(report, institution, filing_date)

@@ -126,11 +126,8 @@ class ChainProjection(BatchProjection[ChainView]):
         age = (now - self._seal.sealed_at).total_seconds() if self._seal else None
         if since >= SEAL_EVERY_EVENTS or (age is not None and age >= SEAL_EVERY_SECONDS):
             seal = Seal(links[-1].position, links[-1].hash.hex(), now, chained)
-        try:
+        with self.forgetting():
             self.view.save_links(links, seal, tracking)
-        except BaseException:
-            self.forget()
-            raise
         self._last = links[-1]
         self._chained = chained
         if seal is not None:

@@ -13,6 +13,11 @@ def day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
     return day_start(day, tz), day_start(day + timedelta(days=1), tz)
 
 
+def day_last_instant(day: date, tz: tzinfo) -> datetime:
+    """The last instant of the day (an inclusive end: ``to=`` a bare date)."""
+    return day_start(day + timedelta(days=1), tz) - timedelta(microseconds=1)
+
+
 def month_days(month: date) -> tuple[date, date]:
     """The first day of the month and the first of the next."""
     first = month.replace(day=1)

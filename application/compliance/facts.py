@@ -78,6 +78,16 @@ class CustomerFacts:
     occupation: str | None = None
     group_id: str | None = None
 
+    def details(self) -> dict[str, Any]:
+        """The known facts by the contract's field names (what a change merges into)."""
+        return {name: getattr(self, name) for name in DETAILS}
+
+
+DETAILS = (
+    "name", "kind", "country", "date_of_birth", "identification", "address", "occupation",
+    "group_id",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Alert:

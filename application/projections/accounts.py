@@ -273,11 +273,8 @@ class AccountsProjection(BatchProjection[AccountsView]):
             change = hold_change(event, position)
             if change is not None:
                 changes.hold_changes.append(change)
-        try:
+        with self.forgetting():
             self.view.save_accounts(changes, tracking)
-        except BaseException:
-            self.forget()
-            raise
         self._cache.update(changes.accounts)
         self._holds.update(changes.holds)
 

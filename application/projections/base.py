@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from eventsourcing.domain import DomainEventProtocol
@@ -43,6 +44,16 @@ class BatchProjection(Projection[V], Generic[V]):
 
     def forget(self) -> None:
         """Drop anything remembered between batches (after a failed transaction)."""
+
+    @contextmanager
+    def forgetting(self) -> Iterator[None]:
+        """Around a batch's writes: a failure leaves nothing remembered that the view
+        may not hold."""
+        try:
+            yield
+        except BaseException:
+            self.forget()
+            raise
 
 
 class RowCache(Generic[K, R]):

@@ -163,11 +163,8 @@ class ComplianceProjection(BatchProjection[ComplianceView]):
         self._windows.clear()
 
     def process_batch(self, items: Sequence[Item], tracking: Tracking) -> None:
-        try:
+        with self.forgetting():
             self._process(items, tracking)
-        except BaseException:
-            self.forget()
-            raise
 
     def _process(self, items: Sequence[Item], tracking: Tracking) -> None:
         changes = ComplianceChanges()
@@ -204,7 +201,7 @@ class ComplianceProjection(BatchProjection[ComplianceView]):
                 details = (
                     event.details  # type: ignore[attr-defined]
                     if kind is Customer.Registered
-                    else {**_details_of(before), **event.changes}  # type: ignore[attr-defined]
+                    else {**(before.details() if before else {}), **event.changes}  # type: ignore[attr-defined]
                 )
                 version = _customer(customer_id, position, event.timestamp, details)
                 customers[customer_id] = version
@@ -416,17 +413,6 @@ def _movements(
             counterparty_country=counterparty.get("country"),
             reverses=reverses,
         )
-
-
-def _details_of(customer: CustomerFacts | None) -> dict[str, Any]:
-    if customer is None:
-        return {}
-    return {
-        "name": customer.name, "kind": customer.kind, "country": customer.country,
-        "date_of_birth": customer.date_of_birth, "identification": customer.identification,
-        "address": customer.address, "occupation": customer.occupation,
-        "group_id": customer.group_id,
-    }
 
 
 def _customer(customer_id: str, position: int, at: datetime, details: dict[str, Any]) -> CustomerFacts:

@@ -70,11 +70,8 @@ class LedgerProjection(BatchProjection[LedgerView]):
             else:
                 current = replace(current, credits=current.credits + amount, position=position)
             rows[key] = changed[key] = current
-        try:
+        with self.forgetting():
             self.view.save_balances(list(changed.values()), tracking)
-        except BaseException:
-            self.forget()
-            raise
         self._cache.update(changed)
 
     def forget(self) -> None:

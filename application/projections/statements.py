@@ -90,11 +90,8 @@ class StatementsProjection(BatchProjection[StatementsView]):
         self._heads: RowCache[str, StatementHead] = RowCache()
 
     def process_batch(self, items: Sequence[Item], tracking: Tracking) -> None:
-        try:
+        with self.forgetting():
             self._process(items, tracking)
-        except BaseException:
-            self.forget()
-            raise
 
     def _process(self, items: Sequence[Item], tracking: Tracking) -> None:
         posted = [(e, p) for e, p in items if type(e) is Transaction.Posted]

@@ -279,15 +279,9 @@ def account_from_row(row: Any) -> AccountFacts:
 
 
 def _details_json(c: CustomerFacts) -> str:
-    return json.dumps(
-        {
-            "name": c.name, "kind": c.kind, "country": c.country,
-            "date_of_birth": c.date_of_birth.isoformat() if c.date_of_birth else None,
-            "identification": c.identification, "address": c.address,
-            "occupation": c.occupation, "group_id": c.group_id,
-        },
-        sort_keys=True, separators=(",", ":"),
-    )
+    details = c.details()
+    details["date_of_birth"] = c.date_of_birth.isoformat() if c.date_of_birth else None
+    return json.dumps(details, sort_keys=True, separators=(",", ":"))
 
 
 def customer_from_row(row: Any) -> CustomerFacts:

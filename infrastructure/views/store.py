@@ -180,12 +180,13 @@ class ViewStore:
                 "name TEXT PRIMARY KEY, generation INTEGER NOT NULL, switched_at TEXT NOT NULL)"
             )
             current = self._generations(cur)
+            existing = self._relations(cur)
             for name in names:
                 if name not in current:
                     self.create_tables(cur, name, 1)
                     self._point(cur, name, 1, insert=True)
-                else:  # indexes added since the generation was made
-                    self.create_tables(cur, name, current[name])
+                else:  # tables or indexes added since the generation was made
+                    self.create_tables(cur, name, current[name], existing=existing)
 
     def _create_tracking_table(self, cur: Cursor) -> None:
         """The library's single-row tracking table, as its recorders create it (with
@@ -260,18 +261,39 @@ class ViewStore:
                 (generation, now, name),
             )
 
-    def create_tables(self, cur: Cursor, name: str, generation: int) -> None:
+    def create_tables(
+        self, cur: Cursor, name: str, generation: int, *, existing: set[str] | None = None
+    ) -> None:
+        """The generation's tables and indexes; with ``existing`` (the names already
+        there), only those missing: every process runs this at start, and on
+        PostgreSQL even CREATE INDEX IF NOT EXISTS locks a table against writes."""
+        existing = existing or set()
         for table in TABLES[name]:
             physical = generation_table(table.base, generation)
             suffix = " WITHOUT ROWID" if table.clustered and self.kind == "sqlite" else ""
-            cur.run(
-                f"CREATE TABLE IF NOT EXISTS {{{physical}}} ({table.columns}, "
-                f"PRIMARY KEY ({table.primary_key})){suffix}"
-            )
+            if physical not in existing:
+                cur.run(
+                    f"CREATE TABLE IF NOT EXISTS {{{physical}}} ({table.columns}, "
+                    f"PRIMARY KEY ({table.primary_key})){suffix}"
+                )
             for index_suffix, columns in table.indexes:
+                if f"{physical}_{index_suffix}" in existing:
+                    continue
                 index = f'"{physical}_{index_suffix}"'
                 target = self.table(physical)
                 cur.run(f"CREATE INDEX IF NOT EXISTS {index} ON {target} ({columns})")
+
+    def _relations(self, cur: Cursor) -> set[str]:
+        """The names of the tables and indexes in this store's schema."""
+        if self.kind == "postgres":
+            rows = cur.run(
+                "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = %s",
+                (self.schema,),
+            ).all()
+        else:
+            rows = cur.run("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')").all()
+        return {row["name"] for row in rows}
 
     def drop_tables(self, cur: Cursor, name: str, generation: int) -> None:
         for table in TABLES[name]:

@@ -157,16 +157,16 @@ def liquidity(
 ) -> dict[str, Any]:
     """Per business day and currency: cash in and out, and the deposit base (the sum
     of customer accounts in credit at the end of the day) with its change."""
+    # From the day before the range: its closing deposit base is the first change's base.
+    before = day_start(first - timedelta(days=1), tz)
     _, end = day_bounds(last, tz)
     accounts = {a.account_id: a for a in snapshot.accounts()}
-    balances = snapshot.balances(day_start(first - timedelta(days=1), tz))
+    balances = snapshot.balances(before)
     cash: dict[tuple[date, str], list[Decimal]] = {}
-    for booked_at, currency, direction, amount in snapshot.ledger_days(
-        CASH, day_start(first - timedelta(days=1), tz), end
-    ):
+    for booked_at, currency, direction, amount in snapshot.ledger_days(CASH, before, end):
         sides = cash.setdefault((business_day(booked_at, tz), currency), [ZERO, ZERO])
         sides[0 if direction == DEBIT else 1] += amount
-    entries = snapshot.entries(day_start(first - timedelta(days=1), tz), end)
+    entries = snapshot.entries(before, end)
     base: dict[str, Decimal] = {}
     for account_id, balance in balances.items():
         if balance > 0:

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from application.bank import Bank
-from application.compliance.calendar import day_start
+from application.compliance.calendar import day_last_instant, day_start
 from application.compliance.service import Compliance
 from application.errors import ServiceUnavailable
 from domain.errors import ValidationFailed
@@ -86,12 +86,7 @@ def ctr(bank: Bank, query: Query) -> Any:
     if kind == "csv":
         return document(ctr_csv(report), "text/csv; charset=utf-8", report)
     if kind == "xml":
-        if not report["ctrs"]:
-            # FinCEN's batch holds at least one activity: there is nothing to file.
-            raise ValidationFailed.at(
-                ("query", "format"), "no CTR is due for this date: there is no batch to file"
-            )
-        xml = ctr_xml(report, bank.rules.institution, filing_date)
+        xml = ctr_xml(report, bank.rules.institution, filing_date, ("query", "format"))
         return document(xml, "application/xml", report)
     return report
 
@@ -120,9 +115,7 @@ def moment(bank: Bank, query: Query, name: str, *, end: bool) -> datetime | None
     if text and len(text) == 10:
         day = query.date(name)
         assert day is not None
-        if end:
-            return day_start(day + timedelta(days=1), bank.business_tz) - timedelta(microseconds=1)
-        return day_start(day, bank.business_tz)
+        return (day_last_instant if end else day_start)(day, bank.business_tz)
     return query.timestamp(name)
 
 
